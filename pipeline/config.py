@@ -1,0 +1,235 @@
+"""Experiment configuration: defaults.toml <- profiles/<profile>.toml <- matrix.toml[<name>].
+
+Torch-free on purpose: the report reads the matrix through this module and must stay light.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import json
+import math
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+EXPERIMENTS_DIR = ROOT / "experiments"
+PROFILES = ("cpu", "gpu", "micro")
+# Sections whose values change speed but not what is learned: outside the identity hash.
+SPEED_SECTION = "speed"
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class ConfigError(ValueError):
+    """A configuration problem the user can fix; the message says how."""
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    description: str
+    profile: str
+    config: dict[str, Any]  # fully resolved
+    overrides: dict[str, Any]  # what this experiment changes from its profile (dotted keys)
+
+    @property
+    def config_hash(self) -> str:
+        return config_hash(self.config)
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML ({e})") from None
+
+
+def merge(base: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge delta into a copy of base (tables merge, values replace)."""
+    out = copy.deepcopy(base)
+    for key, value in delta.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in d.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, dotted + "."))
+        else:
+            out[dotted] = value
+    return out
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    """Identity of an experiment: every resolved value except the speed section."""
+    ident = {k: v for k, v in config.items() if k != SPEED_SECTION}
+    blob = json.dumps(ident, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def profile_config(profile: str, experiments_dir: Path = EXPERIMENTS_DIR) -> dict[str, Any]:
+    if profile not in PROFILES and not (experiments_dir / "profiles" / f"{profile}.toml").exists():
+        raise ConfigError(f"unknown profile {profile!r}: choose one of {', '.join(PROFILES)}")
+    defaults = load_toml(experiments_dir / "defaults.toml")
+    delta = load_toml(experiments_dir / "profiles" / f"{profile}.toml")
+    errors = unknown_keys(defaults, delta, f"profiles/{profile}.toml")
+    if errors:
+        raise ConfigError("; ".join(errors))
+    return merge(defaults, delta)
+
+
+def load_matrix(
+    profile: str = "cpu",
+    experiments_dir: Path = EXPERIMENTS_DIR,
+    matrix_file: Path | None = None,
+) -> list[Experiment]:
+    """Resolve every experiment of the matrix; all problems are reported together."""
+    base = profile_config(profile, experiments_dir)
+    matrix = load_toml(matrix_file or experiments_dir / "matrix.toml")
+    if not matrix:
+        raise ConfigError(
+            f"{matrix_file or experiments_dir / 'matrix.toml'}: no experiments defined"
+        )
+    errors: list[str] = []
+    experiments = []
+    for name, entry in matrix.items():
+        if not isinstance(entry, dict):
+            errors.append(f"experiment {name!r}: expected a table like [{name}], got a value")
+            continue
+        if not SAFE_NAME.match(name):
+            errors.append(
+                f"experiment {name!r}: use letters, digits, '.', '_' or '-' (it becomes a folder name)"
+            )
+        entry = dict(entry)
+        description = str(entry.pop("description", ""))
+        errors += unknown_keys(base, entry, f"experiment {name!r}")
+        config = merge(base, entry)
+        errors += [f"experiment {name!r}: {e}" for e in validate(config)]
+        experiments.append(Experiment(name, description, profile, config, flatten(entry)))
+    # TOML itself rejects duplicate tables, so names are unique by construction.
+    if errors:
+        raise ConfigError("\n".join(errors))
+    return experiments
+
+
+def unknown_keys(base: dict[str, Any], delta: dict[str, Any], where: str) -> list[str]:
+    """Keys of delta that base does not have, with the closest valid key as a hint."""
+    known = flatten(base)
+    errors = []
+    for key in flatten(delta):
+        if key in known:
+            continue
+        section = key.split(".")[0]
+        if section == "training" and key.count(".") == 1:
+            continue  # any TrainingArguments field is allowed; checked in validate()
+        hint = difflib.get_close_matches(key, list(known), n=1)
+        suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+        errors.append(f"{where}: unknown key {key!r}{suggestion}")
+    return errors
+
+
+def _positive(
+    config: dict[str, Any], dotted: str, errors: list[str], integer: bool = False
+) -> None:
+    section, key = dotted.split(".")
+    value = config.get(section, {}).get(key)
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if integer:
+        ok = ok and float(value).is_integer()
+    if not ok or value <= 0:
+        kind = "a positive whole number" if integer else "a positive number"
+        errors.append(f"{dotted} must be {kind}, got {value!r}")
+
+
+def validate(config: dict[str, Any]) -> list[str]:
+    """Check values that would otherwise fail minutes into a run. Returns error strings."""
+    from pipeline.model import PRESETS  # torch-free module
+
+    errors: list[str] = []
+    training = config.get("training", {})
+    for key in ("learning_rate",):
+        _positive(config, f"training.{key}", errors)
+    for key in ("max_steps", "per_device_train_batch_size", "per_device_eval_batch_size"):
+        _positive(config, f"training.{key}", errors, integer=True)
+    for key in ("gradient_accumulation_steps", "eval_steps", "logging_steps", "save_steps"):
+        _positive(config, f"training.{key}", errors, integer=True)
+    _positive(config, "chunking.context_length", errors, integer=True)
+    _positive(config, "tokenizer.vocab_size", errors, integer=True)
+    _positive(config, "generation.max_new_tokens", errors, integer=True)
+    optim = training.get("optim")
+    valid_optims = optimizer_names()
+    if valid_optims and optim not in valid_optims:
+        errors.append(
+            f"training.optim {optim!r} is not a TrainingArguments optimizer; valid: "
+            + ", ".join(valid_optims)
+        )
+    names = training_argument_names()
+    unknown = sorted(set(training) - names - LOCAL_TRAINING_KEYS) if names else []
+    for key in unknown:
+        hint = difflib.get_close_matches(key, sorted(training_argument_names()), n=1)
+        suggestion = f" (did you mean 'training.{hint[0]}'?)" if hint else ""
+        errors.append(f"unknown key 'training.{key}': not a TrainingArguments field{suggestion}")
+    preset = config.get("model", {}).get("preset")
+    if preset not in PRESETS:
+        errors.append(f"model.preset {preset!r} is unknown; choose one of {', '.join(PRESETS)}")
+    mode = config.get("chunking", {}).get("mode")
+    if mode not in ("packed", "course"):
+        errors.append(f"chunking.mode {mode!r} is unknown; choose 'packed' or 'course'")
+    source = config.get("data", {}).get("source")
+    if source not in ("installed", "hub", "path"):
+        errors.append(f"data.source {source!r} is unknown; choose 'installed', 'hub' or 'path'")
+    if source == "path" and not config["data"].get("path"):
+        errors.append(
+            "data.source is 'path' but data.path is empty: name a folder, .jsonl or .parquet"
+        )
+    vf = config.get("data", {}).get("valid_fraction")
+    if not isinstance(vf, int | float) or not 0 < vf < 1:
+        errors.append(f"data.valid_fraction must be between 0 and 1, got {vf!r}")
+    return errors
+
+
+# Keys under [training] that the pipeline uses itself rather than passing to TrainingArguments.
+LOCAL_TRAINING_KEYS = {"max_eval_samples"}
+
+
+def optimizer_names() -> list[str]:
+    try:
+        from transformers.training_args import OptimizerNames
+    except ImportError:  # the report's environment need not have transformers
+        return []
+    return [o.value for o in OptimizerNames]
+
+
+def training_argument_names() -> set[str]:
+    try:
+        import dataclasses
+
+        from transformers import TrainingArguments
+    except ImportError:
+        return set()
+    return {f.name for f in dataclasses.fields(TrainingArguments)}
+
+
+def select(experiments: list[Experiment], name: str) -> Experiment:
+    for exp in experiments:
+        if exp.name == name:
+            return exp
+    names = [e.name for e in experiments]
+    hint = difflib.get_close_matches(name, names, n=1)
+    suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+    raise ConfigError(
+        f"no experiment named {name!r}{suggestion}; the matrix has: {', '.join(names)}"
+    )

@@ -1,0 +1,75 @@
+"""GPT-2 model presets and the parameter breakdown the report shows.
+
+PRESETS is torch-free so that config validation and the report can read it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# GPT2Config values per preset; vocab_size and n_positions come from the tokenizer and context.
+PRESETS: dict[str, dict[str, Any]] = {
+    # The course model: GPT2Config defaults (GPT-2 small, 124M parameters at vocab 50257).
+    "gpt2-small": {"n_layer": 12, "n_head": 12, "n_embd": 768},
+    # Fits 2 CPU cores: ~6M parameters at vocab 8192, a few hundred steps a minute.
+    "tiny": {"n_layer": 4, "n_head": 4, "n_embd": 256},
+    # For tests only: seconds per run.
+    "micro": {"n_layer": 2, "n_head": 2, "n_embd": 32},
+}
+
+
+def gpt2_config_values(preset: str, vocab_size: int, context_length: int, eos_id: int) -> dict:
+    return {
+        **PRESETS[preset],
+        "vocab_size": vocab_size,
+        "n_positions": context_length,
+        "bos_token_id": eos_id,
+        "eos_token_id": eos_id,
+    }
+
+
+def build_model(values: dict[str, Any], attn_implementation: str = "sdpa"):
+    """A freshly initialised GPT2LMHeadModel (weights from the seed set by the caller)."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    config = GPT2Config(**values)
+    config._attn_implementation = attn_implementation
+    return GPT2LMHeadModel(config)
+
+
+def parameter_breakdown(model) -> dict[str, int]:
+    """Parameters per part. The LM head is tied to the token embedding, so it adds none:
+    counting it again would double the embedding (we report it as 0 and say why)."""
+    parts = {"embeddings": 0, "attention": 0, "mlp": 0, "norms": 0, "head": 0}
+    seen: set[int] = set()
+    for name, p in model.named_parameters(remove_duplicate=False):
+        if id(p) in seen:
+            continue
+        seen.add(id(p))
+        if ".wte." in name or ".wpe." in name:
+            parts["embeddings"] += p.numel()
+        elif ".attn." in name:
+            parts["attention"] += p.numel()
+        elif ".mlp." in name:
+            parts["mlp"] += p.numel()
+        elif ".ln_" in name:
+            parts["norms"] += p.numel()
+        else:
+            parts["head"] += p.numel()
+    parts["total"] = sum(parts.values())
+    return parts
+
+
+def analytic_parameters(values: dict[str, Any]) -> dict[str, int]:
+    """The same breakdown from the config alone (no torch): used by the report and by tests."""
+    d, L, V, T = values["n_embd"], values["n_layer"], values["vocab_size"], values["n_positions"]
+    inner = values.get("n_inner") or 4 * d
+    parts = {
+        "embeddings": V * d + T * d,
+        "attention": L * (d * 3 * d + 3 * d + d * d + d),
+        "mlp": L * (d * inner + inner + inner * d + d),
+        "norms": L * 2 * 2 * d + 2 * d,
+        "head": 0,  # tied to the token embedding
+    }
+    parts["total"] = sum(parts.values())
+    return parts
