@@ -115,6 +115,9 @@ def load_matrix(
             )
         entry = dict(entry)
         description = str(entry.pop("description", ""))
+        # [name.profile.<profile>] holds values for one profile only (steps differ by scale).
+        per_profile = entry.pop("profile", {})
+        entry = merge(entry, per_profile.get(profile, {}) if isinstance(per_profile, dict) else {})
         errors += unknown_keys(base, entry, f"experiment {name!r}")
         config = merge(base, entry)
         errors += [f"experiment {name!r}: {e}" for e in validate(config)]

@@ -1,0 +1,122 @@
+"""python -m pipeline {data,run,experiment,validate,list}: the command line of the pipeline.
+
+Exit codes: 0 all complete, 1 an experiment failed or diverged, 2 a usage or config error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+from pipeline.config import ROOT, ConfigError, load_matrix, select
+
+
+def default_profile() -> str:
+    """PROFILE from the environment, else gpu when CUDA is there, else cpu."""
+    profile = os.environ.get("PROFILE", "").strip()
+    if profile and profile != "auto":
+        return profile
+    try:
+        import torch
+
+        return "gpu" if torch.cuda.is_available() else "cpu"
+    except ImportError:
+        return "cpu"
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
+    p.add_argument("--profile", default=None, help="cpu, gpu or micro (default: $PROFILE or auto)")
+    p.add_argument("--matrix", type=Path, default=None, help="experiment matrix (TOML)")
+    p.add_argument("--results", type=Path, default=ROOT / "results", help="results folder")
+    p.add_argument("--cache", type=Path, default=ROOT / "cache", help="data cache folder")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("validate", help="check the configuration and prompts; run nothing")
+    sub.add_parser("list", help="list the experiments and whether each is up to date")
+    sub.add_parser("data", help="build corpus, tokenizer and chunks (cached)")
+    run = sub.add_parser("run", help="run every experiment that is not up to date")
+    run.add_argument("--force", action="store_true", help="rerun even up-to-date experiments")
+    one = sub.add_parser("experiment", help="rerun one experiment (always), then `make report`")
+    one.add_argument("name")
+    return p
+
+
+def fmt(x) -> str:
+    if x is None:
+        return "-"
+    x = float(x)
+    return f"{x:.4f}" if math.isfinite(x) else str(x)
+
+
+def print_summary(rows: list[dict]) -> None:
+    print(f"\n{'experiment':<16} {'status':<9} {'step-0 loss':>11} {'eval loss':>10} {'ppl':>10}")
+    for r in rows:
+        print(
+            f"{r['name']:<16} {r['status']:<9} {fmt(r['step0_eval_loss']):>11} "
+            f"{fmt(r['eval_loss']):>10} {fmt(r['perplexity']):>10}"
+        )
+        if r["error"]:
+            print(f"    {r['error']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    profile = args.profile or default_profile()
+    try:
+        experiments = load_matrix(profile, matrix_file=args.matrix)
+        from pipeline.prompts import load_prompts
+
+        for exp in experiments:
+            load_prompts(exp.config["generation"]["prompts_file"])
+        if args.command == "validate":
+            print(f"ok: {len(experiments)} experiments on profile {profile}")
+            return 0
+        from pipeline.runner import is_current, run_matrix
+
+        if args.command == "list":
+            for exp in experiments:
+                state = "up to date" if is_current(exp, args.results) else "to run"
+                print(f"{exp.name:<16} {exp.config_hash}  {state:<10}  {exp.description}")
+            return 0
+        check_writable(args.results)
+        print(f"profile {profile}; results in {args.results}")
+        start = time.perf_counter()
+        if args.command == "data":
+            from pipeline.data import prepare_data
+
+            prepare_data(experiments[0].config, args.cache)
+            return 0
+        if args.command == "experiment":
+            experiments = [select(experiments, args.name)]
+            rows = run_matrix(experiments, args.results, args.cache, force=(args.name,))
+        else:
+            force = tuple(e.name for e in experiments) if args.force else ()
+            rows = run_matrix(experiments, args.results, args.cache, force=force)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print_summary(rows)
+    print(f"\nexperiments: {time.perf_counter() - start:.1f} s")
+    failed = [r["name"] for r in rows if r["status"] != "complete"]
+    if failed:
+        print(f"not complete: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def check_writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise ConfigError(f"results folder {folder} is not writable ({e.strerror})") from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""Chunking stage: token ids cut into blocks of the context length.
+
+packed (default): every document followed by EOS, all joined, cut into full blocks; only the
+    tail of the last block is lost.
+course: the HuggingFace course's way — each document truncated into overflowing chunks of the
+    context length, chunks shorter than that dropped (the end of almost every file is lost).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.record import write_json_atomic
+
+STATS_FILE = "chunk_stats.json"
+BATCH = 512
+
+
+def encode(tokenizer, texts: list[str]) -> list[list[int]]:
+    # The Rust backend encodes a batch on all cores and skips the per-call Python overhead.
+    return [
+        e.ids for e in tokenizer.backend_tokenizer.encode_batch(texts, add_special_tokens=False)
+    ]
+
+
+def pack(docs: list[list[int]], eos_id: int, context: int) -> tuple[np.ndarray, int, int]:
+    """Join documents with EOS after each, cut into full blocks.
+
+    Returns (blocks [n, context], tokens_total, tokens_dropped)."""
+    total = sum(len(d) + 1 for d in docs)
+    flat = np.empty(total, dtype=np.int32)
+    pos = 0
+    for d in docs:
+        flat[pos : pos + len(d)] = d
+        flat[pos + len(d)] = eos_id
+        pos += len(d) + 1
+    n = total // context
+    return flat[: n * context].reshape(n, context), total, total - n * context
+
+
+def course_chunks(docs: list[list[int]], context: int) -> tuple[np.ndarray, int, int]:
+    """Split each document into consecutive chunks of `context`, keep only full ones.
+
+    Same result as the course's tokenizer(truncation=True, max_length=context,
+    return_overflowing_tokens=True) followed by keeping the chunks whose length == context."""
+    blocks = []
+    total = dropped = 0
+    for d in docs:
+        total += len(d)
+        full = len(d) // context
+        blocks.extend(d[i * context : (i + 1) * context] for i in range(full))
+        dropped += len(d) - full * context
+    arr = np.array(blocks, dtype=np.int32).reshape(-1, context)
+    return arr, total, dropped
+
+
+def chunk_split(tokenizer, texts: list[str], mode: str, context: int) -> tuple[np.ndarray, dict]:
+    from tqdm.auto import tqdm
+
+    docs: list[list[int]] = []
+    for i in tqdm(range(0, len(texts), BATCH), desc="tokenize", unit="batch", leave=False):
+        docs.extend(encode(tokenizer, texts[i : i + BATCH]))
+    if mode == "packed":
+        blocks, total, dropped = pack(docs, tokenizer.eos_token_id, context)
+    else:
+        blocks, total, dropped = course_chunks(docs, context)
+    return blocks, {"tokens": total, "chunks": len(blocks), "tokens_dropped": dropped}
+
+
+def to_dataset(blocks: np.ndarray):
+    import pyarrow as pa
+    from datasets import Dataset
+
+    context = blocks.shape[1]
+    column = pa.FixedSizeListArray.from_arrays(pa.array(blocks.reshape(-1)), context)
+    return Dataset(pa.table({"input_ids": column}))
+
+
+def chunks_key(tokenizer_key: str, chunk_cfg: dict[str, Any]) -> str:
+    blob = json.dumps({"tok": tokenizer_key, "chunking": chunk_cfg}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def build_chunks(
+    chunk_cfg: dict[str, Any], tokenizer, corpus, tokenizer_key: str, cache_dir: Path
+) -> tuple[Any, dict[str, Any]]:
+    """Return (DatasetDict train/valid with an input_ids column, stats)."""
+    from datasets import DatasetDict, load_from_disk
+
+    key = chunks_key(tokenizer_key, chunk_cfg)
+    folder = cache_dir / f"chunks-{key}"
+    stats_path = folder / STATS_FILE
+    if stats_path.exists():  # written last: the folder is complete
+        return load_from_disk(str(folder)), json.loads(stats_path.read_text())
+
+    mode, context = chunk_cfg["mode"], chunk_cfg["context_length"]
+    splits, stats = {}, {"chunking_mode": mode, "context_length": context}
+    for split in ("train", "valid"):
+        blocks, s = chunk_split(tokenizer, corpus[split]["content"], mode, context)
+        splits[split] = to_dataset(blocks)
+        stats.update({f"{split}_tokens": s["tokens"], f"{split}_chunks": s["chunks"]})
+        stats[f"{split}_tokens_dropped"] = s["tokens_dropped"]
+    stats["tokens_dropped"] = stats["train_tokens_dropped"] + stats["valid_tokens_dropped"]
+    stats["key"] = key
+
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=cache_dir, prefix=f".chunks-{key}."))
+    try:
+        DatasetDict(splits).save_to_disk(str(tmp))
+        write_json_atomic(tmp / STATS_FILE, stats)
+        if folder.exists():
+            shutil.rmtree(folder)
+        tmp.rename(folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return load_from_disk(str(folder)), stats

@@ -1,0 +1,60 @@
+"""Data stages in order: corpus -> tokenizer -> chunks. Each is cached on disk by its inputs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.chunks import build_chunks
+from pipeline.corpus import build_corpus
+from pipeline.stages import stage
+from pipeline.tokenizer import build_tokenizer
+
+
+@dataclass
+class Data:
+    tokenizer: Any
+    chunks: Any  # DatasetDict train/valid with input_ids
+    stats: dict[str, Any]  # the record's `data` section
+
+
+_memo: dict[str, Data] = {}
+
+
+def prepare_data(config: dict[str, Any], cache_dir: Path) -> Data:
+    """Build (or load from cache) everything an experiment trains on."""
+    key = json.dumps(
+        [config["data"], config["tokenizer"], config["chunking"], config["seed"], str(cache_dir)],
+        sort_keys=True,
+    )
+    if key in _memo:  # experiments of one matrix usually share their data
+        return _memo[key]
+    context = config["chunking"]["context_length"]
+    with stage("corpus"):
+        corpus, corpus_stats = build_corpus(config["data"], cache_dir, seed=config["seed"])
+        print(
+            f"    {corpus_stats['train_files']} train / {corpus_stats['valid_files']} valid files"
+        )
+    with stage("tokenizer"):
+        tokenizer, tok_info = build_tokenizer(
+            config["tokenizer"], corpus, corpus_stats["cache_key"], context, cache_dir
+        )
+        print(f"    vocab {tok_info['vocab_size']}, {tok_info['chars_per_token']} chars/token")
+    with stage("chunks"):
+        chunks, chunk_stats = build_chunks(
+            config["chunking"], tokenizer, corpus, tok_info["key"], cache_dir
+        )
+        print(
+            f"    {chunk_stats['train_chunks']} train / {chunk_stats['valid_chunks']} valid blocks "
+            f"of {context} tokens ({chunk_stats['tokens_dropped']} tokens dropped)"
+        )
+    stats = {
+        **corpus_stats,
+        **chunk_stats,
+        "vocab_size": tok_info["vocab_size"],
+        "tokenizer": tok_info,
+    }
+    _memo[key] = Data(tokenizer, chunks, stats)
+    return _memo[key]

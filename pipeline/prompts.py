@@ -1,0 +1,107 @@
+"""Prompt completions from a saved model, with simple checks on what it wrote."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import ROOT, ConfigError, load_toml
+
+
+def load_prompts(path: str | Path) -> list[dict[str, Any]]:
+    """Read the prompts file; every problem is a one-line ConfigError naming the file."""
+    path = Path(path)
+    if not path.is_absolute():
+        path = ROOT / path
+    data = load_toml(path)
+    prompts = data.get("prompt")
+    if not isinstance(prompts, list) or not prompts:
+        raise ConfigError(f"{path}: no prompts; add [[prompt]] tables with a name and a text")
+    names = set()
+    for i, p in enumerate(prompts, 1):
+        if (
+            not isinstance(p.get("name"), str)
+            or not isinstance(p.get("text"), str)
+            or not p["text"]
+        ):
+            raise ConfigError(f"{path}: prompt #{i} needs a string 'name' and a non-empty 'text'")
+        if p["name"] in names:
+            raise ConfigError(f"{path}: prompt name {p['name']!r} appears twice")
+        names.add(p["name"])
+        for pattern in p.get("expect", []):
+            try:
+                re.compile(pattern)
+            except re.error as e:
+                raise ConfigError(
+                    f"{path}: prompt {p['name']!r}: bad regex {pattern!r} ({e})"
+                ) from None
+    return prompts
+
+
+def complete_lines(code: str) -> str:
+    """Cut generated code at its last complete line (a completion stops mid-line)."""
+    return code[: code.rfind("\n") + 1] if "\n" in code else ""
+
+
+def syntax_valid(code: str) -> bool:
+    try:
+        ast.parse(code)
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
+def checks(prompt: dict[str, Any], completion: str) -> dict[str, Any]:
+    return {
+        "syntax_valid": syntax_valid(prompt["text"] + complete_lines(completion)),
+        "patterns": {p: bool(re.search(p, completion)) for p in prompt.get("expect", [])},
+    }
+
+
+def complete(model_dir: Path, prompts: list[dict[str, Any]], gen: dict[str, Any]) -> list[dict]:
+    """Complete each prompt with pipeline("text-generation") from the saved model folder."""
+    import torch
+    from transformers import pipeline, set_seed
+
+    device = 0 if torch.cuda.is_available() else -1
+    pipe = pipeline("text-generation", model=str(model_dir), device=device)
+    n_positions = pipe.model.config.n_positions
+    out = []
+    for p in prompts:
+        prompt_tokens = len(pipe.tokenizer(p["text"])["input_ids"])
+        # The model has no positions beyond its context: generate only what fits.
+        max_new = max(0, min(int(gen["max_new_tokens"]), n_positions - prompt_tokens))
+        decoding = {
+            "max_new_tokens": max_new,
+            "do_sample": bool(gen["do_sample"]),
+            "seed": int(gen["seed"]),
+        }
+        if decoding["do_sample"]:
+            decoding.update(temperature=float(gen["temperature"]), top_p=float(gen["top_p"]))
+        completion = ""
+        if max_new > 0:
+            set_seed(decoding["seed"])
+            result = pipe(
+                p["text"],
+                return_full_text=False,
+                pad_token_id=pipe.tokenizer.eos_token_id,
+                **decoding_kwargs(decoding),
+            )
+            completion = result[0]["generated_text"]
+        out.append(
+            {
+                "name": p["name"],
+                "prompt": p["text"],
+                "completion": completion,
+                "prompt_tokens": prompt_tokens,
+                "decoding": decoding,
+                "checks": checks(p, completion),
+            }
+        )
+    return out
+
+
+def decoding_kwargs(decoding: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in decoding.items() if k != "seed"}

@@ -1,0 +1,252 @@
+"""One experiment end to end (data -> model -> train -> evaluate -> prompts -> record), and the
+matrix: every experiment whose record is not complete and current."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import math
+import os
+import shutil
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import ROOT, Experiment
+from pipeline.record import RECORD_FILE, RecordError, read_record, write_json_atomic, write_record
+
+IDENTITY_FILE = "identity.json"
+
+
+def relative(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path.resolve())
+
+
+def is_current(exp: Experiment, results: Path) -> bool:
+    """True when the experiment has a complete record for this exact config, and its weights."""
+    try:
+        record = read_record(results / exp.name / RECORD_FILE)
+    except RecordError:
+        return False
+    weights = record.get("weights")
+    weights_ok = bool(weights) and (ROOT / weights / "config.json").exists()
+    return (
+        record["status"] == "complete" and record["config_hash"] == exp.config_hash and weights_ok
+    )
+
+
+@contextmanager
+def experiment_lock(folder: Path) -> Iterator[None]:
+    """One process per experiment folder; a second one waits and says who holds it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            print(f"    {folder.name}: waiting for the lock held by {holder}", flush=True)
+            fcntl.flock(f, fcntl.LOCK_EX)
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()} since {time.strftime('%H:%M:%S')}")
+        f.flush()
+        try:
+            yield
+        finally:
+            f.seek(0)
+            f.truncate()
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def last_checkpoint(ckpt_dir: Path, config_hash: str) -> bool:
+    """Resume only from checkpoints of this exact config; others are stale and removed."""
+    identity = ckpt_dir / IDENTITY_FILE
+    if not ckpt_dir.exists():
+        return False
+    same = identity.exists() and json.loads(identity.read_text()).get("config_hash") == config_hash
+    if not same:
+        shutil.rmtree(ckpt_dir)
+        return False
+    return any(p.name.startswith("checkpoint-") for p in ckpt_dir.iterdir())
+
+
+def save_weights(model, tokenizer, folder: Path) -> None:
+    """save_pretrained into a temp folder, then swap: old weights survive a failed save."""
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)  # safetensors
+    tokenizer.save_pretrained(tmp)
+    old = folder.with_name(folder.name + ".old")
+    if folder.exists():
+        folder.rename(old)
+    tmp.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def train_only_seconds(metrics: dict[str, Any], log_history: list[dict]) -> float:
+    """Trainer's train_runtime includes the evaluations run during training; take them out."""
+    evals = sum(e.get("eval_runtime", 0.0) for e in log_history if "eval_loss" in e)
+    return max(float(metrics.get("train_runtime", 0.0)) - evals, 1e-9)
+
+
+def run_experiment(exp: Experiment, results: Path, cache: Path) -> dict[str, Any]:
+    """Train, evaluate and record one experiment. Returns the record it wrote."""
+    import torch
+    from transformers import set_seed
+
+    from pipeline.data import prepare_data
+    from pipeline.environment import environment, now, peak_flops
+    from pipeline.evaluate import evaluation_section, mfu
+    from pipeline.model import build_model, gpt2_config_values, parameter_breakdown
+    from pipeline.prompts import complete, load_prompts
+    from pipeline.train import DivergenceStop, make_trainer, resolve_speed
+
+    folder = results / exp.name
+    cfg = exp.config
+    record: dict[str, Any] = {
+        "schema": 1,
+        "status": "failed",
+        "error": None,
+        "name": exp.name,
+        "description": exp.description,
+        "profile": exp.profile,
+        "config": cfg,
+        "config_hash": exp.config_hash,
+        "overrides": exp.overrides,
+        "seed": cfg["seed"],
+        "environment": environment(),
+        "data": None,
+        "model": None,
+        "training": None,
+        "evaluation": None,
+        "prompts": [],
+        "weights": None,
+    }
+    trainer = None
+    try:
+        prompts = load_prompts(cfg["generation"]["prompts_file"])  # fail before training
+        data = prepare_data(cfg, cache)
+        record["data"] = data.stats
+        speed = resolve_speed(cfg["speed"])
+        torch.set_num_threads(speed["threads"])
+        values = gpt2_config_values(
+            cfg["model"]["preset"],
+            len(data.tokenizer),
+            cfg["chunking"]["context_length"],
+            data.tokenizer.eos_token_id,
+        )
+        set_seed(cfg["seed"])
+        model = build_model(values, speed["attn_implementation"])
+        params = parameter_breakdown(model)
+        record["model"] = {"preset": cfg["model"]["preset"], "config": values, "parameters": params}
+        print(f"    model: {params['total'] / 1e6:.2f}M parameters, {values}")
+
+        ckpt_dir = folder / "checkpoints"
+        resume = last_checkpoint(ckpt_dir, exp.config_hash)
+        write_json_atomic(ckpt_dir / IDENTITY_FILE, {"config_hash": exp.config_hash})
+        divergence = DivergenceStop()
+        trainer = make_trainer(
+            model, data.tokenizer, data.chunks, cfg["training"], speed, ckpt_dir, cfg["seed"],
+            callbacks=[divergence],
+        )  # fmt: skip
+        if resume:
+            print(f"    resuming from the last checkpoint in {relative(ckpt_dir)}")
+        train_out = trainer.train(resume_from_checkpoint=True if resume else None)
+        history = trainer.state.log_history
+        args = trainer.args
+        tokens_per_step = (
+            args.per_device_train_batch_size * args.gradient_accumulation_steps
+            * args.world_size * cfg["chunking"]["context_length"]
+        )  # fmt: skip
+        seconds = train_only_seconds(train_out.metrics, history)
+        tokens_seen = trainer.state.global_step * tokens_per_step
+        tps = tokens_seen / seconds
+        peak = peak_flops(record["environment"]["device"])
+        record["training"] = {
+            "args": {k: v for k, v in cfg["training"].items()},
+            "speed": speed,
+            "log_history": history,
+            "train_runtime_s": float(train_out.metrics.get("train_runtime", 0.0)),
+            "train_only_s": seconds,
+            "train_loss": next((e["loss"] for e in reversed(history) if "loss" in e), None),
+            "steps": trainer.state.global_step,
+            "tokens_per_step": tokens_per_step,
+            "tokens_seen": tokens_seen,
+            "tokens_per_second": tps,
+            "mfu": mfu(tps, values, params["total"], peak),
+            "resumed": resume,
+        }
+        if divergence.diverged_at is not None:
+            record["status"] = "diverged"
+            record["error"] = (
+                f"loss became NaN/inf at step {divergence.diverged_at}; try a lower learning rate"
+            )
+            return finish(record, folder)
+
+        step0 = next((e["eval_loss"] for e in history if "eval_loss" in e and e["step"] == 0), None)
+        eval_results = trainer.evaluate()
+        record["evaluation"] = evaluation_section(
+            eval_results, step0, trainer.eval_dataset, data.tokenizer
+        )
+        if not math.isfinite(eval_results["eval_loss"]):
+            record["status"] = "diverged"
+            record["error"] = "evaluation loss is NaN/inf; try a lower learning rate"
+            return finish(record, folder)
+        save_weights(trainer.model, data.tokenizer, folder / "model")
+        record["weights"] = relative(folder / "model")
+        record["prompts"] = complete(folder / "model", prompts, cfg["generation"])
+        record["status"] = "complete"
+        shutil.rmtree(ckpt_dir, ignore_errors=True)  # the weights are saved; checkpoints are big
+    except Exception as e:  # recorded, and the matrix goes on with the next experiment
+        message = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        record["error"] = f"{type(e).__name__}: {message}"
+        traceback.print_exc()
+    record["environment"]["ended_at"] = now()
+    return finish(record, folder)
+
+
+def finish(record: dict[str, Any], folder: Path) -> dict[str, Any]:
+    from pipeline.environment import now
+
+    record["environment"]["ended_at"] = record["environment"]["ended_at"] or now()
+    write_record(folder, record)
+    return record
+
+
+def run_matrix(
+    experiments: list[Experiment], results: Path, cache: Path, force: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
+    """Run what is not current (and what `force` names); returns one summary row each."""
+    summary = []
+    for exp in experiments:
+        folder = results / exp.name
+        with experiment_lock(folder):
+            if exp.name not in force and is_current(exp, results):
+                record = read_record(folder / RECORD_FILE)
+                print(f"--- {exp.name}: up to date (config {exp.config_hash}), skipped")
+            else:
+                start = time.perf_counter()
+                print(f"=== experiment {exp.name} ({exp.profile}): {exp.description}", flush=True)
+                record = run_experiment(exp, results, cache)
+                print(f"=== {exp.name}: {record['status']} in {time.perf_counter() - start:.1f} s")
+        summary.append(summary_row(record))
+    return summary
+
+
+def summary_row(record: dict[str, Any]) -> dict[str, Any]:
+    evaluation = record.get("evaluation") or {}
+    return {
+        "name": record["name"],
+        "status": record["status"],
+        "step0_eval_loss": evaluation.get("step0_eval_loss"),
+        "eval_loss": (evaluation.get("eval_results") or {}).get("eval_loss"),
+        "perplexity": evaluation.get("perplexity"),
+        "error": record.get("error"),
+    }

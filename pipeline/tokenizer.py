@@ -1,0 +1,131 @@
+"""Tokenizer stage: train a byte-level BPE on the train split, or load a pretrained one.
+
+Cached by a key of the corpus and the tokenizer settings, so it is not retrained when its
+inputs are unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import ConfigError
+from pipeline.record import write_json_atomic
+
+EOS = "<|endoftext|>"
+INFO_FILE = "tokenizer_info.json"
+
+
+def tokenizer_key(corpus_key: str, tok_cfg: dict[str, Any], context_length: int) -> str:
+    blob = json.dumps({"corpus": corpus_key, "tok": tok_cfg, "ctx": context_length}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def train_bpe(texts_batches, vocab_size: int, length: int | None = None):
+    """A GPT-2 style byte-level BPE: every byte is in the alphabet, so nothing is ever unknown."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[EOS],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=True,
+    )
+    tok.train_from_iterator(texts_batches, trainer=trainer, length=length)
+    return wrap(tok)
+
+
+def wrap(tok):
+    from transformers import PreTrainedTokenizerFast
+
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token=EOS, eos_token=EOS, pad_token=EOS, unk_token=EOS
+    )
+
+
+def load_pretrained(name_or_path: str):
+    """A tokenizer folder or hub id; one-line errors for the usual mistakes."""
+    from transformers import AutoTokenizer
+
+    path = Path(name_or_path)
+    if (name_or_path.startswith((".", "/")) or path.exists()) and not path.is_dir():
+        raise ConfigError(f"tokenizer.pretrained {name_or_path!r}: no such folder")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+    except (OSError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(
+            f"tokenizer.pretrained {name_or_path!r} is not a loadable tokenizer ({first[:200]}); "
+            "set it to a save_pretrained folder, or to '' to train one offline"
+        ) from None
+    if not getattr(tokenizer, "is_fast", False):
+        raise ConfigError(f"tokenizer.pretrained {name_or_path!r}: a fast tokenizer is required")
+    if tokenizer.eos_token is None:
+        tokenizer.add_special_tokens({"eos_token": EOS})
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token  # GPT-2 has no pad token; the course does this
+    return tokenizer
+
+
+def chars_per_token(tokenizer, texts: list[str]) -> float:
+    encoded = tokenizer.backend_tokenizer.encode_batch(texts, add_special_tokens=False)
+    tokens = sum(len(e.ids) for e in encoded)
+    return sum(len(t) for t in texts) / max(tokens, 1)
+
+
+def build_tokenizer(
+    tok_cfg: dict[str, Any], corpus, corpus_key: str, context_length: int, cache_dir: Path
+) -> tuple[Any, dict[str, Any]]:
+    """Return (tokenizer, info); info goes into the record's data.tokenizer."""
+    from transformers import AutoTokenizer
+
+    key = tokenizer_key(corpus_key, tok_cfg, context_length)
+    folder = cache_dir / f"tokenizer-{key}"
+    info_path = folder / INFO_FILE
+    if info_path.exists():  # written last: its presence means the folder is complete
+        return AutoTokenizer.from_pretrained(folder), json.loads(info_path.read_text())
+
+    if tok_cfg.get("pretrained"):
+        tokenizer = load_pretrained(tok_cfg["pretrained"])
+        kind = "pretrained"
+    else:
+        train = corpus["train"]
+        batch = 1000
+        batches = (train[i : i + batch]["content"] for i in range(0, len(train), batch))
+        print(f"tokenizer: training byte-level BPE, vocab {tok_cfg['vocab_size']}, "
+              f"on {len(train)} files")  # fmt: skip
+        tokenizer = train_bpe(batches, tok_cfg["vocab_size"], length=len(train))
+        kind = "trained-bpe"
+    tokenizer.model_max_length = context_length
+
+    sample = corpus["valid"]["content"][:200]
+    info = {
+        "kind": kind,
+        "name": tok_cfg.get("pretrained") or "byte-level BPE trained on the train split",
+        "path": str(folder),
+        "vocab_size": len(tokenizer),
+        "eos_token": tokenizer.eos_token,
+        "eos_token_id": tokenizer.eos_token_id,
+        "chars_per_token": round(chars_per_token(tokenizer, sample), 4) if sample else None,
+        "key": key,
+    }
+    # Save into a temp folder, then rename: a killed run never leaves a half tokenizer.
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=cache_dir, prefix=f".tokenizer-{key}."))
+    try:
+        tokenizer.save_pretrained(tmp)
+        write_json_atomic(tmp / INFO_FILE, info)
+        if folder.exists():
+            shutil.rmtree(folder)
+        tmp.rename(folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return AutoTokenizer.from_pretrained(folder), info

@@ -1,0 +1,131 @@
+"""Training stage: transformers.Trainer over the chunked dataset.
+
+An experiment's [training] table is passed to TrainingArguments as it is; this module adds
+only what every run needs (evaluation at step 0, no external loggers, checkpoints for resume)
+and the [speed] settings.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import Trainer, TrainerCallback, TrainingArguments
+
+from pipeline.config import LOCAL_TRAINING_KEYS
+
+
+def collate(features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    """Blocks are full, so no padding: labels are the inputs (the model shifts them).
+
+    DataCollatorForLanguageModeling would set labels of pad tokens to -100, and since pad is
+    EOS here that would hide every document boundary from the loss."""
+    ids = torch.stack([torch.as_tensor(f["input_ids"], dtype=torch.long) for f in features])
+    return {"input_ids": ids, "labels": ids}
+
+
+def bf16_supported() -> bool:
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    # CPUs with AVX512-BF16 or AMX run bf16 matmuls natively (1.5-1.8x over fp32 measured).
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+def resolve_speed(speed: dict[str, Any]) -> dict[str, Any]:
+    """The [speed] table as concrete values for this machine (recorded in the record)."""
+    cuda = torch.cuda.is_available()
+    bf16 = speed.get("bf16", "auto")
+    bf16 = bf16_supported() if bf16 == "auto" else bool(bf16)
+    return {
+        "device": "cuda" if cuda else "cpu",
+        "bf16": bf16,
+        "fp16": cuda and not bf16 and speed.get("fp16_fallback", True),
+        "tf32": bool(speed.get("tf32")) and cuda,
+        "torch_compile": bool(speed.get("torch_compile")),
+        "attn_implementation": speed.get("attn_implementation", "sdpa"),
+        "dataloader_num_workers": int(speed.get("dataloader_num_workers", 0)),
+        "threads": int(speed.get("threads") or torch.get_num_threads()),
+    }
+
+
+class DivergenceStop(TrainerCallback):
+    """Stop as soon as a logged loss is NaN or inf; the curve up to there is kept."""
+
+    def __init__(self) -> None:
+        self.diverged_at: int | None = None
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(loss):
+            self.diverged_at = state.global_step
+            control.should_training_stop = True
+        return control
+
+
+def accuracy_logits(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    # Keep only the argmax so that evaluation never holds [batch, seq, vocab] for the whole set.
+    return logits.argmax(dim=-1)
+
+
+def token_accuracy(eval_pred) -> dict[str, float]:
+    preds, labels = eval_pred.predictions, eval_pred.label_ids
+    preds, labels = preds[:, :-1], labels[:, 1:]  # position t predicts token t+1
+    mask = labels != -100
+    return {"accuracy": float((preds[mask] == labels[mask]).mean())}
+
+
+def training_arguments(
+    train_cfg: dict[str, Any], speed: dict[str, Any], out_dir: Path, seed: int
+) -> TrainingArguments:
+    values = {k: v for k, v in train_cfg.items() if k not in LOCAL_TRAINING_KEYS}
+    values.update(
+        output_dir=str(out_dir),
+        seed=seed,
+        data_seed=seed,
+        eval_strategy="steps",
+        eval_on_start=True,  # the untrained model's loss is the reference point of every curve
+        logging_strategy="steps",
+        save_strategy="steps",
+        logging_nan_inf_filter=False,  # a NaN must show, so divergence is seen and recorded
+        report_to="none",
+        use_cpu=speed["device"] == "cpu",
+        bf16=speed["bf16"],
+        fp16=speed["fp16"],
+        tf32=speed["tf32"] or None,
+        torch_compile=speed["torch_compile"],
+        dataloader_num_workers=speed["dataloader_num_workers"],
+        dataloader_pin_memory=speed["device"] == "cuda",
+        disable_tqdm=False,
+        remove_unused_columns=False,
+    )
+    return TrainingArguments(**values)
+
+
+def make_trainer(
+    model,
+    tokenizer,
+    chunks,
+    train_cfg: dict[str, Any],
+    speed: dict[str, Any],
+    out_dir: Path,
+    seed: int,
+    callbacks: list | None = None,
+) -> Trainer:
+    eval_n = min(len(chunks["valid"]), int(train_cfg.get("max_eval_samples", len(chunks["valid"]))))
+    return Trainer(
+        model=model,
+        args=training_arguments(train_cfg, speed, out_dir, seed),
+        data_collator=collate,
+        train_dataset=chunks["train"],
+        eval_dataset=chunks["valid"].select(range(eval_n)),
+        processing_class=tokenizer,
+        compute_metrics=token_accuracy,
+        preprocess_logits_for_metrics=accuracy_logits,
+        callbacks=callbacks or [],
+    )
