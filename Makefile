@@ -1,0 +1,86 @@
+# make all: venv -> data -> experiments -> report. Run `make help` for every target.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DELETE_ON_ERROR:
+.DEFAULT_GOAL := help
+
+VENV    ?= .venv
+PYTHON  ?= $(VENV)/bin/python
+PROFILE ?=
+RESULTS ?= results
+OUT     ?= build
+export PROFILE PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=true
+
+# With the default PYTHON the project's own venv is built; with PYTHON=python3 (a cluster module,
+# a container with torch already in it) the interpreter is used as it is, after an import check.
+ifeq ($(PYTHON),$(VENV)/bin/python)
+SETUP := $(VENV)/.installed
+else
+SETUP := check-env
+endif
+
+.PHONY: help all setup check-env data experiments experiment report test test-fast lint format bench clean distclean
+
+help: ## list the targets
+	@echo "Usage: make <target> [PROFILE=cpu|gpu|micro] [NAME=experiment] [PYTHON=python3]"
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+all: $(SETUP) ## venv, data, every experiment not yet up to date, then the report
+	@start=$$(date +%s); status=0; \
+	$(PYTHON) -m pipeline --results $(RESULTS) run || status=$$?; \
+	if [ $$status -eq 2 ]; then exit 2; fi; \
+	$(PYTHON) -m report --results $(RESULTS) --out $(OUT); \
+	echo "make all: $$(( $$(date +%s) - start )) s; report in $(OUT)/report.pdf"; \
+	exit $$status
+
+setup: $(SETUP) ## create .venv and install the pinned requirements
+
+$(VENV)/.installed: requirements.txt
+	@start=$$(date +%s); \
+	test -x $(VENV)/bin/python || python3 -m venv $(VENV); \
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip; \
+	$(VENV)/bin/python -m pip install --quiet -r requirements.txt; \
+	echo "setup: $$(( $$(date +%s) - start )) s"
+	@touch $@
+
+check-env: ## with PYTHON=..., check that the needed packages import in that interpreter
+	$(PYTHON) -m pipeline.requirements
+
+data: $(SETUP) ## build corpus, tokenizer and chunks (cached in cache/)
+	$(PYTHON) -m pipeline --results $(RESULTS) data
+
+experiments: $(SETUP) ## run every experiment whose record is missing or out of date
+	$(PYTHON) -m pipeline --results $(RESULTS) run
+
+experiment: $(SETUP) ## rerun one experiment, always: make experiment NAME=lr-2e-3
+	@test -n "$(NAME)" || { echo "usage: make experiment NAME=<name>  (names: make list)"; exit 2; }
+	$(PYTHON) -m pipeline --results $(RESULTS) experiment $(NAME)
+
+list: $(SETUP) ## list the experiments and whether each is up to date
+	$(PYTHON) -m pipeline --results $(RESULTS) list
+
+report: $(SETUP) ## render report.md/.html/.pdf from the records only (no training)
+	$(PYTHON) -m report --results $(RESULTS) --out $(OUT)
+
+test: $(SETUP) ## the test suite (what CI runs)
+	$(PYTHON) -m pytest -q
+
+test-fast: $(SETUP) ## the tests without the slow (training) ones
+	$(PYTHON) -m pytest -q -m "not slow"
+
+lint: $(SETUP) ## ruff lint and format check
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
+
+format: $(SETUP) ## ruff format and autofix
+	$(PYTHON) -m ruff format .
+	$(PYTHON) -m ruff check --fix .
+
+bench: $(SETUP) ## benchmarks: data stage, report render, training throughput
+	for b in bench/*.py; do echo "== $$b"; $(PYTHON) $$b; done
+
+clean: ## remove the report and the experiment results (keeps the data cache and .venv)
+	rm -rf $(OUT) $(RESULTS)
+
+distclean: clean ## also remove the data cache and .venv
+	rm -rf cache $(VENV)

@@ -1,0 +1,351 @@
+"""Corpus stage: Python files from a source -> quality filters -> exact dedup -> train/valid.
+
+    dsd, stats = build_corpus(config["data"], Path("cache"), seed=config["seed"])
+
+dsd is a datasets.DatasetDict ("train", "valid") with codeparrot-ds's columns; stats is the
+record's `data` section so far (see pipeline/record.py). A build is cached in
+cache_dir/corpus-<key>/, keyed by the [data] table, the seed and a fingerprint of the source;
+stats.json is the completion marker, and the folder appears whole or not at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from pipeline import corpus_sources as sources
+from pipeline.config import ConfigError
+from pipeline.corpus_filters import FILTERS, Screen, unit_hash
+from pipeline.corpus_sources import COLUMNS
+from pipeline.record import write_json_atomic
+
+if TYPE_CHECKING:
+    import datasets
+
+SOURCES = ("installed", "path", "hub")
+SPLITS = ("valid", "train")  # valid first: of two equal files, the valid one stays
+CORPUS_VERSION = 1  # bump when a change here changes what a build holds (old caches go stale)
+STATS_FILE = "stats.json"
+TOP_LIBRARIES = 20
+
+
+class Candidate(NamedTuple):
+    """A file that passed the filters, waiting for dedup and the subsets."""
+
+    item: Any  # the row (installed, path) or its index in the loaded split (hub)
+    digest: bytes  # of the whitespace-stripped content
+    nbytes: int
+    repo_name: str
+    rank: float  # the path's hash in [0, 1): below valid_fraction goes to valid
+
+
+def build_corpus(
+    data_cfg: dict[str, Any], cache_dir: Path, seed: int = 42
+) -> tuple[datasets.DatasetDict, dict[str, Any]]:
+    """The train/valid corpus for this [data] config, from the cache when it was built before."""
+    source = data_cfg.get("source")
+    if source not in SOURCES:
+        raise ConfigError(f"data.source {source!r} is unknown; choose one of {', '.join(SOURCES)}")
+    # Bad values fail here, before minutes of work.
+    screen = Screen.from_config(data_cfg, seed)
+    for split in SPLITS:
+        subset_size(data_cfg, split)
+    fraction = data_cfg.get("valid_fraction", 0.02)
+    if source != "hub" and not (isinstance(fraction, int | float) and 0 < fraction < 1):
+        raise ConfigError(f"data.valid_fraction must be between 0 and 1, got {fraction!r}")
+    key = cache_key(data_cfg, seed)
+    folder = Path(cache_dir) / f"corpus-{key}"
+    cached = load_cached(folder)
+    if cached is not None:
+        stats = cached[1]
+        print(
+            f"corpus: cached {folder} ({stats['train_files']} train, {stats['valid_files']} valid files)"
+        )
+        return cached
+
+    start = time.perf_counter()
+    print(f"corpus: building from source {source!r} into {folder}", flush=True)
+    unreadable: list[str] = []
+    raw = None
+    tally: Counter[str] = Counter()
+    if source == "hub":
+        # The dataset's own split is kept; the test fixtures are local folders of the same shape.
+        raw = {s: sources.load_hub_split(data_cfg[f"hub_{s}"], s) for s in SPLITS}
+        kept = {}
+        for split in SPLITS:
+            rows = sources.hub_rows(raw[split], data_cfg[f"hub_{split}"])
+            kept[split] = screen_rows(rows, len(raw[split]), screen, tally, by_index=True)
+    else:
+        if source == "installed":
+            files = sources.installed_files()
+        else:
+            path = sources.resolve_path(data_cfg.get("path", ""))
+            files = sources.path_files(path) if path.is_dir() else []
+        if files:
+            rows: Iterable[dict[str, Any]] = sources.read_files(files, unreadable)
+        else:
+            rows = sources.table_rows(path)
+        passed = screen_rows(rows, len(files) or None, screen, tally)
+        kept = {
+            "valid": [c for c in passed if c.rank < fraction],
+            "train": [c for c in passed if c.rank >= fraction],
+        }
+        balance(kept)
+    filters = data_cfg.get("filters") or {}
+    kept, dedup_removed = dedup(kept, within_splits=filters.get("dedup", True))
+    for split in SPLITS:
+        if not kept[split]:
+            raise ConfigError(empty_message(split, tally, dedup_removed))
+    before = sum(len(v) for v in kept.values())
+    kept = {split: take_subset(kept[split], split, data_cfg) for split in SPLITS}
+    dsd = materialize(kept, raw, data_cfg)
+
+    stats = make_stats(data_cfg, key, kept, tally, dedup_removed)
+    stats["subset_removed"] = before - stats["files_kept"]
+    stats["unreadable"] = len(unreadable)
+    stats["build_seconds"] = round(time.perf_counter() - start, 2)
+    save(dsd, stats, folder)
+    print(summary(stats), flush=True)
+    return load_cached(folder) or (dsd, stats)
+
+
+def cache_key(data_cfg: dict[str, Any], seed: int) -> str:
+    source = data_cfg.get("source")
+    if source == "installed":
+        fingerprint: Any = sources.installed_fingerprint()
+    elif source == "path":
+        fingerprint = sources.path_fingerprint(sources.resolve_path(data_cfg.get("path", "")))
+    else:
+        fingerprint = sources.hub_fingerprint(
+            [data_cfg.get("hub_train"), data_cfg.get("hub_valid")]
+        )
+    blob = {"version": CORPUS_VERSION, "data": data_cfg, "seed": seed, "source": fingerprint}
+    text = json.dumps(blob, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def screen_rows(
+    rows: Iterable[dict[str, Any]],
+    total: int | None,
+    screen: Screen,
+    tally: Counter[str],
+    by_index: bool = False,
+) -> list[Candidate]:
+    """The rows that pass the filters; tally counts every row under its fate ("kept" too)."""
+    from tqdm import tqdm
+
+    out = []
+    for index, row in enumerate(tqdm(rows, total=total, unit="file", desc="corpus", leave=False)):
+        content = row["content"]
+        reason = screen.reason(content, row["repo_name"], row["path"])
+        tally[reason or "kept"] += 1
+        if reason:
+            continue
+        key = f"{row['repo_name']}/{row['path']}"
+        digest = hashlib.blake2b(content.strip().encode(), digest_size=16).digest()
+        item = index if by_index else row
+        out.append(
+            Candidate(
+                item, digest, len(content.encode()), row["repo_name"], unit_hash("split", key)
+            )
+        )
+    return out
+
+
+def balance(kept: dict[str, list[Candidate]]) -> None:
+    """A small corpus can hash every file to one side: move the file nearest the cut over."""
+    if not kept["valid"] and len(kept["train"]) > 1:
+        nearest = min(kept["train"], key=lambda c: c.rank)
+        kept["train"].remove(nearest)
+        kept["valid"].append(nearest)
+    elif not kept["train"] and len(kept["valid"]) > 1:
+        nearest = max(kept["valid"], key=lambda c: c.rank)
+        kept["valid"].remove(nearest)
+        kept["train"].append(nearest)
+
+
+def dedup(
+    kept: dict[str, list[Candidate]], within_splits: bool = True
+) -> tuple[dict[str, list[Candidate]], int]:
+    """Exact dedup on stripped content. A train file equal to a valid one always goes (that is
+    leakage); within_splits=False keeps repeats inside a split."""
+    first_split: dict[bytes, str] = {}
+    out: dict[str, list[Candidate]] = {}
+    removed = 0
+    for split in SPLITS:  # valid first
+        out[split] = []
+        for c in kept[split]:
+            where = first_split.get(c.digest)
+            if where is not None and (where != split or within_splits):
+                removed += 1
+                continue
+            first_split[c.digest] = split
+            out[split].append(c)
+    return out, removed
+
+
+def subset_size(data_cfg: dict[str, Any], split: str) -> int:
+    n = data_cfg.get(f"{split}_subset") or 0
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        raise ConfigError(
+            f"data.{split}_subset must be a whole number >= 0 (0 keeps all), got {n!r}"
+        )
+    return n
+
+
+def take_subset(kept: list[Candidate], split: str, data_cfg: dict[str, Any]) -> list[Candidate]:
+    """A seeded sample of n files, as Dataset.shuffle(seed).select(range(n)) draws it; the
+    files keep their corpus order."""
+    import numpy as np
+
+    n = subset_size(data_cfg, split)
+    if n == 0:
+        return kept
+    if n > len(kept):
+        raise ConfigError(
+            f"data.{split}_subset = {n} but only {len(kept)} {split} files remain after filters and dedup; "
+            "lower it, or set 0 to keep them all"
+        )
+    chosen = np.random.default_rng(data_cfg.get("subset_seed", 42)).permutation(len(kept))[:n]
+    return [kept[i] for i in sorted(chosen.tolist())]
+
+
+def materialize(
+    kept: dict[str, list[Candidate]], raw: dict[str, Any] | None, data_cfg: dict[str, Any]
+) -> datasets.DatasetDict:
+    import datasets
+
+    features = datasets.Features({c: datasets.Value("string") for c in COLUMNS})
+    out = {}
+    for split in ("train", "valid"):
+        items = [c.item for c in kept[split]]
+        if raw is None:
+            out[split] = datasets.Dataset.from_list(items, features=features)
+            continue
+        # Hub rows stay in Arrow: only the indices of the kept ones went through Python.
+        ds = raw[split].select(items)
+        if set(COLUMNS) <= set(ds.column_names):
+            ds = ds.select_columns(list(COLUMNS))
+            if ds.features != features:
+                ds = ds.cast(features)
+        else:
+            ds = ds.map(
+                sources.fill_row,
+                with_indices=True,
+                fn_kwargs={"repo_name": data_cfg[f"hub_{split}"], "indices": items},
+                remove_columns=ds.column_names,
+                features=features,
+            )
+        out[split] = ds
+    return datasets.DatasetDict(out)
+
+
+def make_stats(
+    data_cfg: dict[str, Any],
+    key: str,
+    kept: dict[str, list[Candidate]],
+    tally: Counter[str],
+    dedup_removed: int,
+) -> dict[str, Any]:
+    libraries: dict[str, list[int]] = {}
+    for c in kept["train"] + kept["valid"]:
+        files_bytes = libraries.setdefault(c.repo_name, [0, 0])
+        files_bytes[0] += 1
+        files_bytes[1] += c.nbytes
+    top = sorted(libraries.items(), key=lambda kv: (-kv[1][1], kv[0]))[:TOP_LIBRARIES]
+    train_bytes = sum(c.nbytes for c in kept["train"])
+    valid_bytes = sum(c.nbytes for c in kept["valid"])
+    return {
+        "source": data_cfg["source"],
+        "keywords": list(data_cfg.get("keywords") or []),
+        "files_seen": tally.total(),
+        "files_kept": len(kept["train"]) + len(kept["valid"]),
+        "bytes_kept": train_bytes + valid_bytes,
+        "filtered": {name: tally[name] for name in FILTERS},
+        "dedup_removed": dedup_removed,
+        "train_files": len(kept["train"]),
+        "valid_files": len(kept["valid"]),
+        "train_bytes": train_bytes,
+        "valid_bytes": valid_bytes,
+        "libraries": [{"name": n, "files": f, "bytes": b} for n, (f, b) in top],
+        "cache_key": key,
+    }
+
+
+def dropped(tally: Counter[str]) -> str:
+    counts = sorted(((n, name) for name in FILTERS if (n := tally[name])), reverse=True)
+    return ", ".join(f"{name} {n}" for n, name in counts) or "none"
+
+
+def empty_message(split: str, tally: Counter[str], dedup_removed: int) -> str:
+    return (
+        f"the corpus has no {split} files after filters and dedup ({tally.total()} files seen; "
+        f"dropped by {dropped(tally)}; dedup {dedup_removed}): "
+        "loosen data.keywords or data.filters, or point the source at more code"
+    )
+
+
+def summary(stats: dict[str, Any]) -> str:
+    mb = stats["bytes_kept"] / 1e6
+    return (
+        f"corpus: {stats['files_seen']} files seen, {stats['files_kept']} kept "
+        f"({stats['train_files']} train, {stats['valid_files']} valid, {mb:.1f} MB) "
+        f"in {stats['build_seconds']:.1f}s; dropped by {dropped(Counter(stats['filtered']))}, "
+        f"dedup {stats['dedup_removed']}, subset {stats['subset_removed']}"
+    )
+
+
+def load_cached(folder: Path) -> tuple[datasets.DatasetDict, dict[str, Any]] | None:
+    if not (folder / STATS_FILE).is_file():
+        return None
+    import datasets
+
+    try:
+        stats = json.loads((folder / STATS_FILE).read_text(encoding="utf-8"))
+        return datasets.DatasetDict.load_from_disk(str(folder)), stats
+    except Exception as e:  # damaged by hand or by a full disk: rebuild rather than fail
+        print(f"corpus: ignoring unreadable cache {folder} ({type(e).__name__}: {e})")
+        shutil.rmtree(folder, ignore_errors=True)
+        return None
+
+
+def save(dsd: datasets.DatasetDict, stats: dict[str, Any], folder: Path) -> None:
+    """Write into a temporary folder, stats.json last, then rename: a killed build leaves no
+    folder that looks complete."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_builds(folder)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.{os.getpid()}."))
+    try:
+        dsd.save_to_disk(str(tmp))
+        write_json_atomic(tmp / STATS_FILE, stats)
+        try:
+            os.rename(tmp, folder)
+        except OSError:  # the folder exists: a concurrent build of the same key, or debris
+            if (folder / STATS_FILE).is_file():
+                shutil.rmtree(tmp)
+            else:
+                shutil.rmtree(folder)
+                os.rename(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def remove_stale_builds(folder: Path) -> None:
+    """Temporary folders of builds whose process is gone (killed, crashed)."""
+    for tmp in folder.parent.glob(f".{folder.name}.*"):
+        try:
+            pid = int(tmp.name.split(".")[2])
+            os.kill(pid, 0)  # signal 0: only asks whether the process exists
+        except ProcessLookupError:
+            shutil.rmtree(tmp, ignore_errors=True)
+        except (ValueError, IndexError, PermissionError):
+            continue

@@ -1,0 +1,99 @@
+"""Config merge, per-profile values, identity hash and validation."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import EXPERIMENTS_DIR, ConfigError, config_hash, load_matrix, merge, select
+
+
+def test_merge_is_deep_and_does_not_touch_inputs():
+    base = {"training": {"lr": 1, "steps": 10}, "seed": 1}
+    out = merge(base, {"training": {"lr": 2}})
+    assert out == {"training": {"lr": 2, "steps": 10}, "seed": 1}
+    assert base["training"]["lr"] == 1
+
+
+def test_default_matrix_has_baseline_and_one_change_each():
+    exps = load_matrix("cpu")
+    names = [e.name for e in exps]
+    assert names[0] == "baseline" and len(names) >= 4
+    assert exps[0].overrides == {}
+    changed = {k for e in exps[1:] for k in e.overrides}
+    for key in ("learning_rate", "optim", "gradient_accumulation_steps", "max_steps"):
+        assert f"training.{key}" in changed
+
+
+def test_profile_specific_values_apply_to_that_profile_only():
+    cpu = select(load_matrix("cpu"), "steps-half").config["training"]["max_steps"]
+    gpu = select(load_matrix("gpu"), "steps-half").config["training"]["max_steps"]
+    assert cpu == load_matrix("cpu")[0].config["training"]["max_steps"] // 2
+    assert gpu == load_matrix("gpu")[0].config["training"]["max_steps"] // 2
+
+
+def test_gpu_profile_is_the_course_model():
+    cfg = load_matrix("gpu")[0].config
+    assert cfg["model"]["preset"] == "gpt2-small"
+    assert cfg["chunking"]["context_length"] == 128
+    assert cfg["training"]["per_device_train_batch_size"] == 32
+    assert cfg["training"]["gradient_accumulation_steps"] == 8
+
+
+def test_hash_ignores_speed_but_not_training():
+    cfg = load_matrix("cpu")[0].config
+    assert config_hash(cfg) == config_hash(merge(cfg, {"speed": {"torch_compile": True}}))
+    assert config_hash(cfg) != config_hash(merge(cfg, {"training": {"learning_rate": 1e-3}}))
+
+
+def matrix_dir(tmp_path: Path, matrix: str) -> Path:
+    d = tmp_path / "experiments"
+    shutil.copytree(EXPERIMENTS_DIR, d)
+    (d / "matrix.toml").write_text(matrix)
+    return d
+
+
+def test_all_errors_reported_together_with_hints(tmp_path):
+    d = matrix_dir(
+        tmp_path,
+        """
+[a]
+training.learning_rat = 1e-3
+[b]
+training.optim = "adamw_bogus"
+training.max_steps = 0
+[c]
+model.preset = "huge"
+training.gradient_accumulation_steps = 0
+["bad name/.."]
+""",
+    )
+    with pytest.raises(ConfigError) as e:
+        load_matrix("cpu", experiments_dir=d)
+    msg = str(e.value)
+    assert "'training.learning_rat'" in msg and "learning_rate" in msg  # closest key suggested
+    assert "adamw_bogus" in msg and "adafactor" in msg  # valid optimizers listed
+    assert "training.max_steps must be a positive whole number" in msg
+    assert "model.preset 'huge'" in msg and "gpt2-small" in msg
+    assert "gradient_accumulation_steps" in msg
+    assert "becomes a folder name" in msg
+    assert len(msg.splitlines()) >= 6
+
+
+def test_unknown_section_key_suggests(tmp_path):
+    d = matrix_dir(tmp_path, "[a]\nchunking.context_lenght = 64\n")
+    with pytest.raises(ConfigError, match="did you mean 'chunking.context_length'"):
+        load_matrix("cpu", experiments_dir=d)
+
+
+def test_unknown_profile_and_experiment():
+    with pytest.raises(ConfigError, match="unknown profile 'tpu'"):
+        load_matrix("tpu")
+    with pytest.raises(ConfigError, match="did you mean 'baseline'"):
+        select(load_matrix("cpu"), "baseline2")
+
+
+def test_malformed_toml_names_file(tmp_path):
+    d = matrix_dir(tmp_path, "[a\n")
+    with pytest.raises(ConfigError, match="matrix.toml: not valid TOML"):
+        load_matrix("cpu", experiments_dir=d)
