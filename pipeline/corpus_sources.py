@@ -167,7 +167,7 @@ def table_row(obj: dict[str, Any], repo_name: str, index: int) -> dict[str, Any]
     }
     row = {k: str(obj[k]) if obj.get(k) is not None else v for k, v in defaults.items()}
     row["content"] = content
-    return row
+    return {c: row[c] for c in COLUMNS}  # codeparrot-ds's column order
 
 
 def fill_row(row: dict[str, Any], i: int, repo_name: str, indices: list[int]) -> dict[str, Any]:
