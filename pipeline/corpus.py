@@ -58,6 +58,9 @@ def build_corpus(
     screen = Screen.from_config(data_cfg, seed)
     for split in SPLITS:
         subset_size(data_cfg, split)
+    dedup_on = (data_cfg.get("filters") or {}).get("dedup", True)
+    if not isinstance(dedup_on, bool):
+        raise ConfigError(f"data.filters.dedup must be true or false, got {dedup_on!r}")
     fraction = data_cfg.get("valid_fraction", 0.02)
     if source != "hub" and not (isinstance(fraction, int | float) and 0 < fraction < 1):
         raise ConfigError(f"data.valid_fraction must be between 0 and 1, got {fraction!r}")
@@ -73,35 +76,10 @@ def build_corpus(
 
     start = time.perf_counter()
     print(f"corpus: building from source {source!r} into {folder}", flush=True)
-    raw = None
     tally: Counter[str] = Counter()
-    if source == "hub":
-        # The dataset's own split is kept; the test fixtures are local folders of the same shape.
-        raw = {s: sources.load_hub_split(data_cfg[f"hub_{s}"], s) for s in SPLITS}
-        kept = {}
-        for split in SPLITS:
-            rows = sources.hub_rows(raw[split], data_cfg[f"hub_{split}"])
-            judged = (judge(row, screen, i) for i, row in enumerate(rows))
-            kept[split] = collect(judged, tally, len(raw[split]))
-    else:
-        if source == "installed":
-            files = sources.installed_files()
-        else:
-            path = sources.resolve_path(data_cfg.get("path", ""))
-            files = sources.path_files(path) if path.is_dir() else []
-        if files:
-            passed = collect(judge_files(files, screen), tally, len(files))
-        else:
-            judged = (judge(row, screen) for row in sources.table_rows(path))
-            passed = collect(judged, tally)
-        kept = {
-            "valid": [c for c in passed if c.rank < fraction],
-            "train": [c for c in passed if c.rank >= fraction],
-        }
-        balance(kept)
+    kept, raw = gather(data_cfg, screen, tally)
     unreadable = tally.pop("unreadable", 0)
-    filters = data_cfg.get("filters") or {}
-    kept, dedup_removed = dedup(kept, within_splits=filters.get("dedup", True))
+    kept, dedup_removed = dedup(kept, within_splits=dedup_on)
     for split in SPLITS:
         if not kept[split]:
             raise ConfigError(empty_message(split, tally, dedup_removed))
@@ -116,6 +94,38 @@ def build_corpus(
     save(dsd, stats, folder)
     print(summary(stats), flush=True)
     return load_cached(folder) or (dsd, stats)
+
+
+def gather(
+    data_cfg: dict[str, Any], screen: Screen, tally: Counter[str]
+) -> tuple[dict[str, list[Candidate]], dict[str, Any] | None]:
+    """The files that pass the filters, by split, and the loaded hub splits (None otherwise)."""
+    source = data_cfg["source"]
+    if source == "hub":
+        # The dataset's own split is kept; the test fixtures are local folders of the same shape.
+        raw = {s: sources.load_hub_split(data_cfg[f"hub_{s}"], s) for s in SPLITS}
+        kept = {}
+        for split in SPLITS:
+            rows = sources.hub_rows(raw[split], data_cfg[f"hub_{split}"])
+            judged = (judge(row, screen, i) for i, row in enumerate(rows))
+            kept[split] = collect(judged, tally, len(raw[split]))
+        return kept, raw
+    if source == "installed":
+        files = sources.installed_files()
+    else:
+        path = sources.resolve_path(data_cfg.get("path", ""))
+        files = sources.path_files(path) if path.is_dir() else []
+    if files:
+        passed = collect(judge_files(files, screen), tally, len(files))
+    else:
+        passed = collect((judge(row, screen) for row in sources.table_rows(path)), tally)
+    fraction = data_cfg.get("valid_fraction", 0.02)
+    kept = {
+        "valid": [c for c in passed if c.rank < fraction],
+        "train": [c for c in passed if c.rank >= fraction],
+    }
+    balance(kept)
+    return kept, None
 
 
 def cache_key(data_cfg: dict[str, Any], seed: int) -> str:
@@ -166,7 +176,8 @@ def collect(
     from tqdm import tqdm
 
     out = []
-    for fate, candidate in tqdm(judged, total=total, unit="file", desc="corpus", leave=False):
+    bar = tqdm(judged, total=total, unit="file", desc="corpus", leave=False, disable=None)
+    for fate, candidate in bar:
         tally[fate] += 1
         if candidate is not None:
             out.append(candidate)
@@ -175,14 +186,11 @@ def collect(
 
 def balance(kept: dict[str, list[Candidate]]) -> None:
     """A small corpus can hash every file to one side: move the file nearest the cut over."""
-    if not kept["valid"] and len(kept["train"]) > 1:
-        nearest = min(kept["train"], key=lambda c: c.rank)
-        kept["train"].remove(nearest)
-        kept["valid"].append(nearest)
-    elif not kept["train"] and len(kept["valid"]) > 1:
-        nearest = max(kept["valid"], key=lambda c: c.rank)
-        kept["valid"].remove(nearest)
-        kept["train"].append(nearest)
+    train, valid = kept["train"], kept["valid"]
+    if not valid and len(train) > 1:
+        valid.append(train.pop(min(range(len(train)), key=lambda i: train[i].rank)))
+    elif not train and len(valid) > 1:
+        train.append(valid.pop(max(range(len(valid)), key=lambda i: valid[i].rank)))
 
 
 def dedup(
