@@ -465,3 +465,20 @@ def test_missing_local_hub_folder(tmp_path):
 
 def test_unknown_source(tmp_path):
     one_line_error(data_cfg(source="ftp"), tmp_path / "c", "data.source 'ftp' is unknown")
+
+
+def test_hub_dataset_with_both_splits_and_only_content(tmp_path):
+    root = tmp_path / "ds"
+    root.mkdir()
+    pq.write_table(pa.table({"content": [good(i) for i in range(12)]}), root / "train.parquet")
+    pq.write_table(
+        pa.table({"content": [good(i) for i in range(12, 15)]}), root / "validation.parquet"
+    )
+    cfg = data_cfg(source="hub", hub_train=str(root), hub_valid=str(root))
+    dsd, stats = build_corpus(cfg, tmp_path / "cache")
+    assert (stats["train_files"], stats["valid_files"]) == (12, 3)
+    assert dsd["valid"].column_names == list(COLUMNS)
+    assert dsd["valid"][0] == {
+        "repo_name": str(root), "path": "0", "copies": "1", "size": str(len(good(12))),
+        "content": good(12), "license": "unknown",
+    }  # fmt: skip
