@@ -1,0 +1,75 @@
+"""python -m report: render report.md, report.html and report.pdf from the result records.
+
+Reads only the records (results/<name>/record.json) and the matrix; never trains, never imports
+torch or transformers, so `make report` takes seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from pipeline.config import EXPERIMENTS_DIR, ROOT
+
+from .load import ReportError
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m report", description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--results",
+        type=Path,
+        default=Path("results"),
+        help="folder of <name>/record.json (default: results)",
+    )
+    p.add_argument("--out", type=Path, default=Path("build"), help="output folder (default: build)")
+    p.add_argument(
+        "--profile", default="cpu", help="profile the matrix is resolved with (default: cpu)"
+    )
+    p.add_argument(
+        "--matrix",
+        type=Path,
+        default=EXPERIMENTS_DIR / "matrix.toml",
+        help="experiment matrix (default: experiments/matrix.toml)",
+    )
+    p.add_argument(
+        "--templates",
+        type=Path,
+        default=ROOT / "templates",
+        help="templates folder (default: templates/)",
+    )
+    p.add_argument("--no-pdf", action="store_true", help="skip report.pdf (the slowest output)")
+    p.add_argument("--no-notebooks", action="store_true", help="skip the per-experiment notebooks")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    start = time.perf_counter()
+    try:
+        from .make import make_report
+
+        outputs, warnings = make_report(
+            results=args.results,
+            out=args.out,
+            profile=args.profile,
+            matrix=args.matrix,
+            templates=args.templates,
+            pdf=not args.no_pdf,
+            notebooks=not args.no_notebooks,
+        )
+    except ReportError as e:
+        print(f"report: error: {e}", file=sys.stderr)
+        return 1
+    for warning in warnings:
+        print(f"report: warning: {warning}", file=sys.stderr)
+    for path in outputs:
+        print(path)
+    print(f"report: done in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

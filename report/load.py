@@ -1,0 +1,91 @@
+"""Stage 1: the matrix and its records -> one Entry per experiment, in matrix order.
+
+Nothing here raises for a bad record: a missing, corrupt or outdated record becomes an Entry
+whose state says so, and the report shows it.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import ConfigError, load_matrix
+from pipeline.record import RECORD_FILE, RecordError, read_record
+
+# States of an experiment in the report: the three record statuses plus two of our own.
+MISSING = "missing"  # no record yet
+INVALID = "invalid"  # a record that cannot be read (corrupt JSON, older schema, bad shape)
+
+
+class ReportError(Exception):
+    """A problem the user can fix; the CLI prints it as one line, without a traceback."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    index: int  # position in the matrix; picks the experiment's colour
+    name: str
+    description: str
+    overrides: dict[str, Any]  # dotted keys changed from the profile (from the record if any)
+    state: str  # complete | failed | diverged | missing | invalid
+    problem: str | None  # error of a failed/diverged run, or why the record is unusable
+    record: dict[str, Any] | None
+    stale: bool  # the record was made from a different config than the matrix holds now
+    path: Path
+
+
+@contextmanager
+def _without_transformers() -> Iterator[None]:
+    """pipeline.config.validate() checks TrainingArguments names by importing transformers (and
+    with it torch: seconds). The report only needs names and overrides, so hide the package:
+    validate() treats the ImportError as "transformers not installed" and skips that check."""
+    saved = sys.modules.get("transformers", None)
+    present = "transformers" in sys.modules
+    sys.modules["transformers"] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        if present:
+            sys.modules["transformers"] = saved  # type: ignore[assignment]
+        else:
+            del sys.modules["transformers"]
+
+
+def load_entries(results: Path, profile: str, matrix: Path | None) -> list[Entry]:
+    """Read results/<name>/record.json for each experiment of the matrix."""
+    try:
+        with _without_transformers():
+            experiments = load_matrix(profile, matrix_file=matrix)
+    except ConfigError as e:
+        raise ReportError(f"cannot read the experiment matrix: {e}") from None
+    entries = []
+    for index, exp in enumerate(experiments):
+        path = results / exp.name / RECORD_FILE
+        record: dict[str, Any] | None = None
+        if not path.exists():
+            state, problem = MISSING, None
+        else:
+            try:
+                record = read_record(path)
+            except RecordError as e:
+                state, problem = INVALID, str(e)
+            else:
+                state, problem = record["status"], record["error"]
+        entries.append(
+            Entry(
+                index=index,
+                name=exp.name,
+                description=(record or {}).get("description") or exp.description,
+                overrides=record["overrides"] if record else exp.overrides,
+                state=state,
+                problem=problem,
+                record=record,
+                stale=bool(record) and record.get("config_hash") != exp.config_hash,
+                path=path,
+            )
+        )
+    return entries

@@ -1,0 +1,320 @@
+"""Stage 2: entries -> the plain values the templates and figures need.
+
+Every number here is read from a record (or from pipeline.model.analytic_parameters applied to a
+record's model config); formatting is left to the templates' filters.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from markupsafe import Markup
+
+from pipeline.model import analytic_parameters
+from pipeline.record import number
+
+from .highlight import highlight
+from .load import Entry
+
+PALETTE = (  # matplotlib's tab10: one colour per experiment, in matrix order, everywhere
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+)  # fmt: skip
+PARTS = ("embeddings", "attention", "mlp", "norms", "head")
+
+
+@dataclass
+class Figure:
+    stem: str  # file name under figures/, without .svg
+    svg: str
+    data_uri: str
+
+    @property
+    def path(self) -> str:
+        return f"figures/{self.stem}.svg"
+
+
+@dataclass
+class Prompt:
+    name: str
+    prompt: str
+    completion: str
+    html: Markup
+    decoding: list[tuple[str, Any]]
+    syntax_valid: bool | None
+    patterns: list[tuple[str, bool]]
+    samples: int  # sampled completions besides the main one
+    samples_valid: int  # of those, how many parse
+    samples_matching: int  # of those, how many contain every expected pattern
+
+
+@dataclass
+class Experiment:
+    entry: Entry
+    colour: str
+    is_baseline: bool
+    overrides: list[tuple[str, Any]]
+    # curves, as (step, value) with non-finite values kept so the plots can mark divergence
+    train_loss: list[tuple[int, float]]
+    eval_loss: list[tuple[int, float]]
+    learning_rate: list[tuple[int, float]]
+    tokens_per_step: float | None
+    diverged_at: int | None  # first logged step with a non-finite loss
+    final_train_loss: float | None
+    eval_loss_final: float | None
+    perplexity: float | None
+    step0_eval_loss: float | None
+    step0_perplexity: float | None
+    token_accuracy: float | None
+    key_token_loss: float | None
+    bits_per_byte: float | None
+    runtime_s: float | None
+    train_only_s: float | None  # runtime without the evaluations run during training
+    tokens_per_second: float | None
+    tokens_seen: float | None
+    steps: int | None
+    mfu: float | None
+    eval_results: list[tuple[str, Any]]
+    args: list[tuple[str, Any, bool]]  # (key, value, overridden)
+    args_hidden: int  # TrainingArguments values in the record but not in the table
+    prompts: list[Prompt]
+    figures: dict[str, Figure] = field(default_factory=dict)
+    notebook: str | None = None  # link to the rendered notebook, relative to the output folder
+
+    # Templates read the entry's fields directly off the experiment.
+    name = property(lambda self: self.entry.name)
+    description = property(lambda self: self.entry.description)
+    state = property(lambda self: self.entry.state)
+    problem = property(lambda self: self.entry.problem)
+    stale = property(lambda self: self.entry.stale)
+    path = property(lambda self: self.entry.path)
+
+    @property
+    def anchor(self) -> str:
+        return f"exp-{self.entry.name}"
+
+    @property
+    def result_rows(self) -> list[tuple[str, Any, str]]:
+        """(label key in text.j2's `results`, value, filter) for the results table; optional
+        measures appear only when the record has them."""
+        rows = [
+            ("eval_loss", self.eval_loss_final, "loss"),
+            ("perplexity", self.perplexity, "ppl"),
+            ("step0_eval_loss", self.step0_eval_loss, "loss"),
+            ("step0_perplexity", self.step0_perplexity, "ppl"),
+            ("token_accuracy", self.token_accuracy, "pct"),
+            ("key_token_loss", self.key_token_loss, "loss"),
+            ("bits_per_byte", self.bits_per_byte, "num"),
+            ("final_train_loss", self.final_train_loss, "loss"),
+            ("runtime", self.runtime_s, "duration"),
+            ("train_only", self.train_only_s, "duration"),
+            ("tokens_per_second", self.tokens_per_second, "whole"),
+            ("tokens_seen", self.tokens_seen, "whole"),
+            ("steps", self.steps, "num"),
+            ("mfu", self.mfu, "pct"),
+        ]
+        optional = {
+            "step0_perplexity",
+            "token_accuracy",
+            "key_token_loss",
+            "bits_per_byte",
+            "train_only",
+            "mfu",
+        }
+        return [r for r in rows if r[1] is not None or r[0] not in optional]
+
+    @property
+    def has_curves(self) -> bool:
+        return bool(self.train_loss or self.eval_loss)
+
+
+@dataclass
+class Architecture:
+    config: dict[str, Any]
+    parameters: dict[str, int]
+    analytic: dict[str, int]
+    experiments: list[str]
+    head_dim: int
+    inner: int
+    figures: dict[str, Figure] = field(default_factory=dict)
+
+    @property
+    def parts(self) -> list[tuple[str, int, float]]:
+        total = self.parameters.get("total") or 0
+        return [(p, self.parameters.get(p, 0), self.parameters.get(p, 0) / total) for p in PARTS]
+
+
+def _get(d: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(d, dict):
+            return None
+        d = d.get(key)
+    return d
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        x = number(value)
+    except (TypeError, ValueError):
+        return None
+    return x if x is not None and math.isfinite(x) else None
+
+
+def _curve(history: list[dict[str, Any]], key: str) -> list[tuple[int, float]]:
+    out = []
+    for e in history:
+        if key in e and "step" in e:
+            try:
+                out.append((int(e["step"]), number(e[key])))
+            except (TypeError, ValueError):
+                continue
+    return out
+
+
+def experiment_view(entry: Entry, is_baseline: bool) -> Experiment:
+    r = entry.record or {}
+    training = r.get("training") or {}
+    evaluation = r.get("evaluation") or {}
+    history = training.get("log_history") or []
+    train_loss = _curve(history, "loss")
+    eval_loss = _curve(history, "eval_loss")
+    step0 = _finite(evaluation.get("step0_eval_loss"))
+    if step0 is not None and not any(s == 0 for s, _ in eval_loss):
+        eval_loss = [(0, step0), *eval_loss]  # the untrained model: where every curve starts
+    bad = [s for s, v in train_loss + eval_loss if v is None or not math.isfinite(v)]
+    eval_results = evaluation.get("eval_results") or {}
+    args = training.get("args") or {}
+    configured = set((r.get("config") or {}).get("training") or {}) | {
+        k.split(".", 1)[1] for k in entry.overrides if k.startswith("training.")
+    }
+    shown = [k for k in args if k in configured] if configured else list(args)
+    overridden = {k.split(".", 1)[1] for k in entry.overrides if k.startswith("training.")}
+    return Experiment(
+        entry=entry,
+        colour=PALETTE[entry.index % len(PALETTE)],
+        is_baseline=is_baseline,
+        overrides=sorted(entry.overrides.items()),
+        train_loss=train_loss,
+        eval_loss=eval_loss,
+        learning_rate=_curve(history, "learning_rate"),
+        tokens_per_step=_finite(training.get("tokens_per_step")),
+        diverged_at=min(bad) if bad else None,
+        final_train_loss=number(train_loss[-1][1]) if train_loss else None,
+        eval_loss_final=number(eval_results["eval_loss"]) if "eval_loss" in eval_results else None,
+        perplexity=number(evaluation.get("perplexity")),
+        step0_eval_loss=step0,
+        step0_perplexity=number(evaluation.get("step0_perplexity")),
+        token_accuracy=number(evaluation.get("token_accuracy")),
+        key_token_loss=number(evaluation.get("key_token_loss")),
+        bits_per_byte=number(evaluation.get("bits_per_byte")),
+        runtime_s=number(training.get("train_runtime_s")),
+        train_only_s=number(training.get("train_only_s")),
+        tokens_per_second=number(training.get("tokens_per_second")),
+        tokens_seen=number(training.get("tokens_seen")),
+        steps=training.get("steps"),
+        mfu=number(training.get("mfu")),
+        eval_results=list(eval_results.items()),
+        args=[(k, args[k], k in overridden) for k in shown],
+        args_hidden=len(args) - len(shown),
+        prompts=[_prompt(p) for p in r.get("prompts") or [] if isinstance(p, dict)],
+    )
+
+
+def _patterns(checks: dict[str, Any]) -> list[tuple[str, bool]]:
+    patterns = checks.get("patterns") or {}
+    if isinstance(patterns, dict):
+        return [(str(k), bool(v)) for k, v in patterns.items()]
+    # a list of {pattern, found} or of bare patterns that matched
+    return [
+        (str(x.get("pattern")), bool(x.get("found"))) if isinstance(x, dict) else (str(x), True)
+        for x in patterns
+    ]
+
+
+def _prompt(p: dict[str, Any]) -> Prompt:
+    prompt, completion = str(p.get("prompt") or ""), str(p.get("completion") or "")
+    checks = p.get("checks") or {}
+    found = _patterns(checks)
+    samples = [s.get("checks") or {} for s in p.get("samples") or [] if isinstance(s, dict)]
+    return Prompt(
+        name=str(p.get("name") or ""),
+        prompt=prompt,
+        completion=completion,
+        html=highlight(prompt, completion),
+        decoding=sorted((p.get("decoding") or {}).items()),
+        syntax_valid=checks.get("syntax_valid"),
+        patterns=found,
+        samples=len(samples),
+        samples_valid=sum(bool(c.get("syntax_valid")) for c in samples),
+        samples_matching=sum(all(ok for _, ok in _patterns(c)) for c in samples),
+    )
+
+
+def architectures(experiments: list[Experiment]) -> list[Architecture]:
+    """One entry per distinct model config among the records (usually one for the matrix)."""
+    found: dict[str, Architecture] = {}
+    for exp in experiments:
+        config = _get(exp.entry.record, "model", "config")
+        if not isinstance(config, dict) or not {"n_layer", "n_head", "n_embd"} <= set(config):
+            continue
+        key = json.dumps(config, sort_keys=True)
+        if key in found:
+            found[key].experiments.append(exp.name)
+            continue
+        try:
+            analytic = analytic_parameters(config)
+        except (KeyError, TypeError):
+            analytic = {}
+        recorded = _get(exp.entry.record, "model", "parameters")
+        found[key] = Architecture(
+            config=config,
+            parameters=recorded if isinstance(recorded, dict) and recorded else analytic,
+            analytic=analytic,
+            experiments=[exp.name],
+            head_dim=config["n_embd"] // config["n_head"],
+            inner=config.get("n_inner") or 4 * config["n_embd"],
+        )
+    return list(found.values())
+
+
+DATA_KEYS = (
+    "source", "keywords", "files_seen", "files_kept", "bytes_kept", "filtered", "dedup_removed",
+    "train_files", "valid_files", "train_bytes", "valid_bytes", "libraries", "train_tokens",
+    "valid_tokens", "vocab_size", "chunking_mode", "context_length", "train_chunks",
+    "valid_chunks", "tokens_dropped", "tokenizer",
+)  # fmt: skip
+
+
+def data_view(experiments: list[Experiment]) -> tuple[dict[str, Any] | None, str | None]:
+    """The data part of the first complete record (else of the first record that has one),
+    with every schema key present (None when the record lacks it) so templates can test it."""
+    ordered = sorted(experiments, key=lambda e: e.state != "complete")
+    for exp in ordered:
+        data = _get(exp.entry.record, "data")
+        if isinstance(data, dict) and data:
+            view = {k: data.get(k) for k in DATA_KEYS}
+            view["filtered"] = list((data.get("filtered") or {}).items())
+            libraries = [x for x in data.get("libraries") or [] if isinstance(x, dict)]
+            view["libraries"] = sorted(libraries, key=lambda x: -(x.get("bytes") or 0))[:10]
+            view["libraries_total"] = len(libraries)
+            tok = data.get("tokenizer") or {}
+            view["tokenizer"] = {
+                k: tok.get(k) for k in ("kind", "path", "vocab_size", "chars_per_token")
+            }
+            return view, exp.name
+    return None, None
+
+
+def best(experiments: list[Experiment]) -> Experiment | None:
+    """Lowest eval loss among complete experiments with a finite one."""
+    done = [
+        e
+        for e in experiments
+        if e.state == "complete"
+        and e.eval_loss_final is not None
+        and math.isfinite(e.eval_loss_final)
+    ]
+    return min(done, key=lambda e: e.eval_loss_final) if done else None  # type: ignore[arg-type, return-value]
