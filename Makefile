@@ -52,7 +52,7 @@ data: $(SETUP) ## build corpus, tokenizer and chunks (cached in cache/)
 experiments: $(SETUP) ## run every experiment whose record is missing or out of date
 	$(PYTHON) -m pipeline --results $(RESULTS) run
 
-experiment: $(SETUP) ## rerun one experiment, always: make experiment NAME=lr-2e-3
+experiment: $(SETUP) ## rerun one experiment, always: make experiment NAME=lr-x4
 	@test -n "$(NAME)" || { echo "usage: make experiment NAME=<name>  (names: make list)"; exit 2; }
 	$(PYTHON) -m pipeline --results $(RESULTS) experiment $(NAME)
 

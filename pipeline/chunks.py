@@ -108,7 +108,7 @@ def build_chunks(
         stats.update({f"{split}_tokens": s["tokens"], f"{split}_chunks": s["chunks"]})
         stats[f"{split}_tokens_dropped"] = s["tokens_dropped"]
     stats["tokens_dropped"] = stats["train_tokens_dropped"] + stats["valid_tokens_dropped"]
-    stats["key"] = key
+    stats["chunks_key"] = key
 
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=cache_dir, prefix=f".chunks-{key}."))

@@ -45,6 +45,9 @@ def bits_per_byte(eval_loss: float, eval_dataset, tokenizer) -> float | None:
 def evaluation_section(
     eval_results: dict[str, Any], step0_eval_loss: float | None, eval_dataset, tokenizer
 ) -> dict[str, Any]:
+    from pipeline.train import key_token_ids
+
+    key_tokens = key_token_ids(tokenizer)
     loss = float(eval_results["eval_loss"])
     return {
         "eval_results": eval_results,  # verbatim from trainer.evaluate()
@@ -52,6 +55,8 @@ def evaluation_section(
         "step0_eval_loss": step0_eval_loss,
         "step0_perplexity": perplexity(step0_eval_loss) if step0_eval_loss is not None else None,
         "token_accuracy": eval_results.get("eval_accuracy"),
+        "key_token_loss": eval_results.get("eval_key_token_loss"),
+        "key_tokens": key_tokens,
         "bits_per_byte": bits_per_byte(loss, eval_dataset, tokenizer),
         "eval_blocks": len(eval_dataset),
     }

@@ -61,47 +61,46 @@ def checks(prompt: dict[str, Any], completion: str) -> dict[str, Any]:
 
 
 def complete(model_dir: Path, prompts: list[dict[str, Any]], gen: dict[str, Any]) -> list[dict]:
-    """Complete each prompt with pipeline("text-generation") from the saved model folder."""
+    """Complete each prompt from the saved model folder with pipeline("text-generation"):
+    one main completion (greedy unless do_sample) and num_samples sampled ones."""
     import torch
     from transformers import pipeline, set_seed
 
     device = 0 if torch.cuda.is_available() else -1
     pipe = pipeline("text-generation", model=str(model_dir), device=device)
     n_positions = pipe.model.config.n_positions
+    eos = pipe.tokenizer.eos_token_id
     out = []
     for p in prompts:
         prompt_tokens = len(pipe.tokenizer(p["text"])["input_ids"])
         # The model has no positions beyond its context: generate only what fits.
         max_new = max(0, min(int(gen["max_new_tokens"]), n_positions - prompt_tokens))
-        decoding = {
-            "max_new_tokens": max_new,
-            "do_sample": bool(gen["do_sample"]),
-            "seed": int(gen["seed"]),
-        }
+        decoding = {"max_new_tokens": max_new, "do_sample": bool(gen["do_sample"])}
+        sampling = {"temperature": float(gen["temperature"]), "top_p": float(gen["top_p"])}
         if decoding["do_sample"]:
-            decoding.update(temperature=float(gen["temperature"]), top_p=float(gen["top_p"]))
-        completion = ""
-        if max_new > 0:
-            set_seed(decoding["seed"])
-            result = pipe(
-                p["text"],
-                return_full_text=False,
-                pad_token_id=pipe.tokenizer.eos_token_id,
-                **decoding_kwargs(decoding),
-            )
-            completion = result[0]["generated_text"]
+            decoding.update(sampling)
+        n_samples = int(gen.get("num_samples", 0))
+
+        def run(n: int, **kwargs) -> list[str]:
+            if max_new == 0:
+                return [""] * n
+            set_seed(int(gen["seed"]))
+            result = pipe(p["text"], return_full_text=False, pad_token_id=eos,
+                          num_return_sequences=n, **kwargs)  # fmt: skip
+            return [r["generated_text"] for r in result]
+
+        completion = run(1, **decoding)[0]
+        samples = run(n_samples, max_new_tokens=max_new, do_sample=True, **sampling) if n_samples else []
         out.append(
             {
                 "name": p["name"],
                 "prompt": p["text"],
                 "completion": completion,
                 "prompt_tokens": prompt_tokens,
-                "decoding": decoding,
+                "decoding": {**decoding, "seed": int(gen["seed"])},
                 "checks": checks(p, completion),
+                "samples": [{"completion": c, "checks": checks(p, c)} for c in samples],
+                "sampling": {**sampling, "n": n_samples, "max_new_tokens": max_new},
             }
         )
     return out
-
-
-def decoding_kwargs(decoding: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in decoding.items() if k != "seed"}

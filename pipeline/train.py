@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
@@ -68,16 +69,45 @@ class DivergenceStop(TrainerCallback):
         return control
 
 
-def accuracy_logits(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    # Keep only the argmax so that evaluation never holds [batch, seq, vocab] for the whole set.
-    return logits.argmax(dim=-1)
+KEY_WORDS = ("plt", "pd", "sk", "fit", "predict")  # the course's key tokens for data science
 
 
-def token_accuracy(eval_pred) -> dict[str, float]:
-    preds, labels = eval_pred.predictions, eval_pred.label_ids
-    preds, labels = preds[:, :-1], labels[:, 1:]  # position t predicts token t+1
-    mask = labels != -100
-    return {"accuracy": float((preds[mask] == labels[mask]).mean())}
+def key_token_ids(tokenizer, words: tuple[str, ...] = KEY_WORDS) -> dict[str, int]:
+    """The key words, with and without a leading space, that are single tokens."""
+    ids = {}
+    for word in words:
+        for variant in (word, " " + word):
+            encoded = tokenizer(variant, add_special_tokens=False)["input_ids"]
+            if len(encoded) == 1:
+                ids[variant] = encoded[0]
+    return ids
+
+
+def shrink_logits(logits: torch.Tensor, labels: torch.Tensor):
+    """Per batch, keep the argmax and the per-token loss instead of [batch, seq, vocab] logits,
+    so evaluation never holds every logit of the evaluation set in memory."""
+    logits, labels = logits[:, :-1], labels[:, 1:]  # position t predicts token t+1
+    losses = torch.nn.functional.cross_entropy(
+        logits.float().transpose(1, 2), labels, reduction="none", ignore_index=-100
+    )
+    return logits.argmax(dim=-1), losses
+
+
+def token_metrics(key_ids: list[int]):
+    """compute_metrics: next-token accuracy and the loss on the course's key tokens."""
+
+    def compute(eval_pred) -> dict[str, float]:
+        preds, losses = eval_pred.predictions
+        labels = eval_pred.label_ids[:, 1:]
+        mask = labels != -100
+        metrics = {"accuracy": float((preds[mask] == labels[mask]).mean())}
+        key = np.isin(labels, key_ids) & mask
+        if key.any():
+            metrics["key_token_loss"] = float(losses[key].mean())
+            metrics["key_token_accuracy"] = float((preds[key] == labels[key]).mean())
+        return metrics
+
+    return compute
 
 
 def training_arguments(
@@ -125,7 +155,7 @@ def make_trainer(
         train_dataset=chunks["train"],
         eval_dataset=chunks["valid"].select(range(eval_n)),
         processing_class=tokenizer,
-        compute_metrics=token_accuracy,
-        preprocess_logits_for_metrics=accuracy_logits,
+        compute_metrics=token_metrics(list(key_token_ids(tokenizer).values())),
+        preprocess_logits_for_metrics=shrink_logits,
         callbacks=callbacks or [],
     )
