@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pipeline.config import EXPERIMENTS_DIR, ROOT
 
-from .load import ReportError
+from .load import ReportError, default_profile
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -26,7 +26,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--out", type=Path, default=Path("build"), help="output folder (default: build)")
     p.add_argument(
-        "--profile", default="cpu", help="profile the matrix is resolved with (default: cpu)"
+        "--profile",
+        default=None,
+        help="profile the matrix is resolved with (default: $PROFILE, else the records' profile, else cpu)",
     )
     p.add_argument(
         "--matrix",
@@ -54,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         outputs, warnings = make_report(
             results=args.results,
             out=args.out,
-            profile=args.profile,
+            profile=args.profile or default_profile(args.results),
             matrix=args.matrix,
             templates=args.templates,
             pdf=not args.no_pdf,

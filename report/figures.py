@@ -12,6 +12,7 @@ import io
 import json
 import math
 from collections.abc import Callable
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
@@ -49,31 +50,48 @@ def _plain(x: float, _pos: int) -> str:
     return f"{x:g}"
 
 
+def render_svg(draw: Callable[..., plt.Figure], data: tuple[Any, ...]) -> str:
+    """Draw one figure and return its SVG text. Runs in worker processes, hence the rcParams."""
+    plt.rcParams.update(STYLE)
+    fig = draw(*data)
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None})  # no Date: reproducible bytes
+    plt.close(fig)
+    return buf.getvalue()
+
+
 class Figures:
-    """Draws figures on demand; identical inputs give the same Figure (one file, drawn once)."""
+    """Collects the figures the report asks for, then draws them all at once (in parallel when
+    given a process pool). Identical inputs give the same Figure: one file, drawn once."""
 
     def __init__(self, out_dir: Path) -> None:
         self.dir = out_dir / "figures"
-        self.dir.mkdir(parents=True, exist_ok=True)
         self._by_key: dict[str, Figure] = {}
-        self.drawn = 0
-        plt.rcParams.update(STYLE)
+        self._jobs: dict[str, tuple[Callable[..., plt.Figure], tuple[Any, ...]]] = {}
 
-    def get(self, stem: str, draw: Callable[..., Any], *data: Any) -> Figure:
+    def get(self, stem: str, draw: Callable[..., plt.Figure], *data: Any) -> Figure:
+        """The Figure for these inputs; its SVG is filled in by draw_all()."""
         key = hashlib.sha256(
             json.dumps([draw.__name__, data], sort_keys=True, default=str).encode()
         ).hexdigest()
         if key not in self._by_key:
-            fig = draw(*data)
-            buf = io.StringIO()
-            fig.savefig(buf, format="svg", metadata={"Date": None})
-            plt.close(fig)
-            svg = buf.getvalue()
-            (self.dir / f"{stem}.svg").write_text(svg, encoding="utf-8")
-            uri = "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
-            self._by_key[key] = Figure(stem, svg, uri)
-            self.drawn += 1
+            self._by_key[key] = Figure(stem)
+            self._jobs[key] = (draw, data)
         return self._by_key[key]
+
+    def draw_all(self, pool: Executor | None = None) -> int:
+        """Draw every figure not drawn yet and write it to figures/; returns how many."""
+        keys = list(self._jobs)
+        draws, datas = [self._jobs[k][0] for k in keys], [self._jobs[k][1] for k in keys]
+        svgs = pool.map(render_svg, draws, datas) if pool else map(render_svg, draws, datas)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        for key, svg in zip(keys, svgs, strict=True):
+            figure = self._by_key[key]
+            figure.svg = svg
+            figure.data_uri = "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
+            (self.dir / f"{figure.stem}.svg").write_text(svg, encoding="utf-8")
+        self._jobs.clear()
+        return len(keys)
 
     def files(self) -> list[Path]:
         return sorted(self.dir / f"{f.stem}.svg" for f in self._by_key.values())

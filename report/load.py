@@ -6,6 +6,8 @@ whose state says so, and the report shows it.
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,6 +55,23 @@ def _without_transformers() -> Iterator[None]:
             sys.modules["transformers"] = saved  # type: ignore[assignment]
         else:
             del sys.modules["transformers"]
+
+
+def default_profile(results: Path) -> str:
+    """$PROFILE when set; else the profile the records were made with (the pipeline picks gpu
+    by itself on a CUDA machine, and the report cannot ask torch); else cpu."""
+    profile = os.environ.get("PROFILE", "").strip()
+    if profile and profile != "auto":
+        return profile
+    newest: tuple[str, str] | None = None
+    for path in results.glob(f"*/{RECORD_FILE}"):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            found = (str(record["environment"]["ended_at"] or ""), str(record["profile"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # unreadable records are reported later, where they belong
+        newest = max(newest or found, found)
+    return newest[1] if newest else "cpu"
 
 
 def load_entries(results: Path, profile: str, matrix: Path | None) -> list[Entry]:

@@ -39,13 +39,17 @@ def make_report(
     context["css"] = Markup(css.read_text(encoding="utf-8")) if css.exists() else ""
     written: list[Path] = []
     warnings: list[str] = []
-    notebook_files = write_notebooks(context["experiments"], env, states, root) if notebooks else []
-    for exp in context["experiments"]:
-        if any(name == exp.name for _, name in notebook_files):
-            exp.notebook = f"notebooks/{exp.name}.html"
-    written += [path for path, _ in notebook_files]
-    # nbconvert and WeasyPrint are the two slow stages and independent: run them side by side.
-    with ProcessPoolExecutor(max_workers=1) as pool:
+    # Two workers: first the figures, drawn in parallel; then nbconvert renders the notebooks
+    # while this process renders the PDF (the two slowest stages, independent of each other).
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        figures.draw_all(pool)
+        notebook_files = (
+            write_notebooks(context["experiments"], env, states, root) if notebooks else []
+        )
+        for exp in context["experiments"]:
+            if any(name == exp.name for _, name in notebook_files):
+                exp.notebook = f"notebooks/{exp.name}.html"
+        written += [path for path, _ in notebook_files]
         html_job = (
             pool.submit(export_html, notebook_files, out / "notebooks") if notebook_files else None
         )

@@ -29,8 +29,8 @@ PARTS = ("embeddings", "attention", "mlp", "norms", "head")
 @dataclass
 class Figure:
     stem: str  # file name under figures/, without .svg
-    svg: str
-    data_uri: str
+    svg: str = ""  # filled in by Figures.draw_all()
+    data_uri: str = ""
 
     @property
     def path(self) -> str:
