@@ -44,7 +44,12 @@ def recipes(cuda: bool) -> dict[str, tuple[dict, dict]]:
     """name -> (training values, speed values)."""
     course = (
         {"per_device_train_batch_size": 32, "gradient_accumulation_steps": 8},
-        {"bf16": False, "fp16_fallback": cuda, "attn_implementation": "eager", "torch_compile": False},
+        {
+            "bf16": False,
+            "fp16_fallback": cuda,
+            "attn_implementation": "eager",
+            "torch_compile": False,
+        },
     )
     project_cpu = (
         {"per_device_train_batch_size": 16, "gradient_accumulation_steps": 1},
@@ -64,10 +69,15 @@ def measure(name, train_values, speed_cfg, preset, vocab, steps, warmup, tmp) ->
     speed = resolve_speed(speed_cfg)
     set_seed(0)
     model = build_model(values, speed["attn_implementation"])
-    per_step = train_values["per_device_train_batch_size"] * train_values["gradient_accumulation_steps"]
+    per_step = (
+        train_values["per_device_train_batch_size"] * train_values["gradient_accumulation_steps"]
+    )
     n_rows = per_step * (steps + 1)
     ids = torch.randint(1, vocab, (n_rows, context), dtype=torch.int32).numpy()
-    data = {"train": Dataset.from_dict({"input_ids": ids}), "valid": Dataset.from_dict({"input_ids": ids[:8]})}
+    data = {
+        "train": Dataset.from_dict({"input_ids": ids}),
+        "valid": Dataset.from_dict({"input_ids": ids[:8]}),
+    }
     train_cfg = {
         "learning_rate": 5e-4, "max_steps": steps, "logging_steps": 1000, "eval_steps": 10**6,
         "save_steps": 10**6, "optim": "adamw_torch", "warmup_steps": 0, **train_values,
@@ -90,7 +100,9 @@ def measure(name, train_values, speed_cfg, preset, vocab, steps, warmup, tmp) ->
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     cuda = torch.cuda.is_available()
     p.add_argument("--preset", default="gpt2-small" if cuda else "tiny")
     p.add_argument("--vocab", type=int, default=32768 if cuda else 8192)

@@ -1,0 +1,108 @@
+"""The real pipeline end to end on the micro profile: data -> train -> record -> report PDF."""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+MATRIX = """
+[baseline]
+description = "micro baseline"
+
+[lr-x4]
+description = "micro, four times the learning rate"
+profile.micro.training.learning_rate = 2e-3
+"""
+
+
+def cli(module: str, *args: str, tmp: Path) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", module, *args]
+    env = {"PATH": "/usr/bin:/bin", "PROFILE": "micro", "HF_HUB_OFFLINE": "1", "HOME": str(tmp)}
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("e2e")
+    (tmp / "matrix.toml").write_text(MATRIX)
+    common = ["--matrix", str(tmp / "matrix.toml"), "--results", str(tmp / "results")]
+    first = cli("pipeline", *common, "--cache", str(tmp / "cache"), "run", tmp=tmp)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    return tmp, common, first
+
+
+def record(tmp: Path, name: str) -> dict:
+    return json.loads((tmp / "results" / name / "record.json").read_text())
+
+
+def test_records_are_complete_with_real_numbers(run):
+    tmp, _, first = run
+    for name in ("baseline", "lr-x4"):
+        rec = record(tmp, name)
+        assert rec["status"] == "complete" and rec["schema"] == 1
+        ev = rec["evaluation"]
+        assert set(ev["eval_results"]) >= {"eval_loss", "eval_runtime", "eval_accuracy"}
+        assert math.isclose(
+            ev["perplexity"], math.exp(ev["eval_results"]["eval_loss"]), rel_tol=1e-9
+        )
+        # The untrained model is near uniform over the vocabulary: loss ~ ln(vocab).
+        assert abs(ev["step0_eval_loss"] - math.log(rec["data"]["vocab_size"])) < 0.5
+        assert ev["eval_results"]["eval_loss"] < ev["step0_eval_loss"]  # it learned something
+        steps = [e["step"] for e in rec["training"]["log_history"] if "loss" in e]
+        assert steps == list(range(1, rec["config"]["training"]["max_steps"] + 1))
+        assert [p["name"] for p in rec["prompts"]] == [
+            "scatter",
+            "dataframe",
+            "groupby",
+            "random-forest",
+        ]
+        assert rec["model"]["parameters"]["total"] > 0
+        assert rec["data"]["train_files"] == 150 and rec["data"]["train_chunks"] > 0
+    assert record(tmp, "lr-x4")["overrides"] == {"training.learning_rate": 2e-3}
+    assert "step-0 loss" in first.stdout  # the summary table
+
+
+def test_saved_weights_load_with_stock_pipeline(run):
+    from transformers import pipeline
+
+    tmp, _, _ = run
+    weights = Path(record(tmp, "baseline")["weights"])
+    pipe = pipeline("text-generation", model=str(weights))
+    out = pipe("import numpy as np\n", max_new_tokens=5, do_sample=False)
+    assert out[0]["generated_text"].startswith("import numpy as np\n")
+    assert (weights / "model.safetensors").exists()
+
+
+def test_rerun_skips_and_experiment_forces_one(run):
+    tmp, common, _ = run
+    before = {n: record(tmp, n)["environment"]["started_at"] for n in ("baseline", "lr-x4")}
+    again = cli("pipeline", *common, "--cache", str(tmp / "cache"), "run", tmp=tmp)
+    assert again.returncode == 0 and again.stdout.count("up to date") == 2
+    forced = cli("pipeline", *common, "--cache", str(tmp / "cache"), "experiment", "lr-x4", tmp=tmp)
+    assert forced.returncode == 0, forced.stderr[-2000:]
+    assert record(tmp, "baseline")["environment"]["started_at"] == before["baseline"]
+    assert record(tmp, "lr-x4")["environment"]["ended_at"] >= before["lr-x4"]
+    assert (
+        "=== experiment lr-x4" in forced.stdout and "=== experiment baseline" not in forced.stdout
+    )
+
+
+def test_report_pdf_holds_names_and_perplexities(run):
+    from pypdf import PdfReader
+
+    tmp, common, _ = run
+    out = tmp / "build"
+    rendered = cli("report", *common, "--out", str(out), tmp=tmp)
+    assert rendered.returncode == 0, rendered.stderr[-3000:]
+    text = "\n".join(page.extract_text() for page in PdfReader(out / "report.pdf").pages)
+    for name in ("baseline", "lr-x4"):
+        ppl = record(tmp, name)["evaluation"]["perplexity"]
+        assert name in text
+        assert f"{ppl:.2f}" in text or f"{ppl:.1f}" in text, f"perplexity of {name} not in the PDF"
+    assert (out / "report.html").stat().st_size > 0 and (out / "report.md").stat().st_size > 0
