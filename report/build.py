@@ -7,7 +7,6 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from . import figures as fig
 from .figures import Figures
 from .highlight import stylesheet
 from .load import Entry
@@ -39,16 +38,16 @@ def build_context(
     for exp in experiments:
         if exp.has_curves:
             exp.figures["curves"] = figures.get(
-                f"curves-{exp.name}", fig.curves, exp.name, exp.colour, exp.train_loss,
+                f"curves-{exp.name}", "curves", exp.name, exp.colour, exp.train_loss,
                 exp.eval_loss, exp.learning_rate, exp.tokens_per_step, exp.diverged_at,
             )  # fmt: skip
     archs = architectures(experiments)
     for i, a in enumerate(archs, 1):
         a.figures["diagram"] = figures.get(
-            f"architecture-{i}", fig.diagram, a.config, a.head_dim, a.inner
+            f"architecture-{i}", "diagram", a.config, a.head_dim, a.inner
         )
         parts = [(p, n) for p, n, _ in a.parts]
-        a.figures["parameters"] = figures.get(f"parameters-{i}", fig.parameters, parts)
+        a.figures["parameters"] = figures.get(f"parameters-{i}", "parameters", parts)
     data, data_from = data_view(experiments)
     records = [e.entry.record for e in experiments if e.entry.record]
     context: dict[str, Any] = {
@@ -86,14 +85,14 @@ def _across(
         (e.name, e.colour, e.eval_loss, e.tokens_per_step) for e in experiments if e.eval_loss
     ]
     out: dict[str, Any] = {
-        "overlay": figures.get("eval-loss", fig.eval_overlay, series) if series else None,
+        "overlay": figures.get("eval-loss", "eval_overlay", series) if series else None,
         "perplexity": figures.get(
-            "perplexity", fig.bars,
+            "perplexity", "bars",
             [(e.name, e.colour, e.perplexity, "∞ (overflow)" if e.perplexity == float("inf") else note(e)) for e in experiments],
             "perplexity on the validation split (log scale)", True, 2,
         ),
         "throughput": figures.get(
-            "throughput", fig.bars,
+            "throughput", "bars",
             [(e.name, e.colour, e.tokens_per_second, note(e)) for e in experiments],
             "training throughput (tokens per second)", False, 0,
         ),
@@ -101,5 +100,5 @@ def _across(
     }  # fmt: skip
     if data and data["libraries"]:
         rows = [(str(x.get("name")), float(x.get("bytes") or 0)) for x in data["libraries"]]
-        out["libraries"] = figures.get("libraries", fig.libraries, rows)
+        out["libraries"] = figures.get("libraries", "libraries", rows)
     return out

@@ -6,6 +6,7 @@ string, a comment...). Every token value is HTML-escaped: completions are model 
 
 from __future__ import annotations
 
+import re
 from functools import cache
 
 from markupsafe import Markup, escape
@@ -27,8 +28,26 @@ def _css_class(ttype: _TokenType) -> str:
     return STANDARD_TYPES[ttype]
 
 
+ELIDED = "\ue000"  # private-use character standing in for a long run of blank lines
+ELIDED_HTML = re.compile(f'(?:<span class="[^"]*">)?{ELIDED}(?:</span>)?')
+BLANK_RUN = re.compile(r"\n(?:[ \t]*\n){3,}")
+
+
+def _elide_blank_runs(completion: str) -> tuple[str, list[int]]:
+    """A model that emits 48 newlines would draw an empty box a page tall: keep one line that
+    says how many there were instead."""
+    counts: list[int] = []
+
+    def mark(m: re.Match[str]) -> str:
+        counts.append(m.group().count("\n"))
+        return f"\n{ELIDED}\n"
+
+    return BLANK_RUN.sub(mark, completion), counts
+
+
 def highlight(prompt: str, completion: str) -> Markup:
     """<span class="prompt">…</span><span class="completion">…</span> with token spans."""
+    completion, elided = _elide_blank_runs(completion)
     text = prompt + completion
     boundary = len(prompt)
     parts: dict[str, list[str]] = {"prompt": [], "completion": []}
@@ -41,10 +60,13 @@ def highlight(prompt: str, completion: str) -> Markup:
                 continue
             chunk = escape(value[lo - start : hi - start])
             parts[part].append(f'<span class="{cls}">{chunk}</span>' if cls else str(chunk))
-    return Markup(
+    html = (
         f'<span class="prompt">{"".join(parts["prompt"])}</span>'
         f'<span class="completion">{"".join(parts["completion"])}</span>'
     )
+    for count in elided:  # the lexer may have wrapped the stand-in in an error span
+        html = ELIDED_HTML.sub(f'<span class="elided">↵ × {count}</span>', html, count=1)
+    return Markup(html)
 
 
 @cache

@@ -13,7 +13,7 @@ from .build import build_context
 from .figures import Figures
 from .load import ReportError, load_entries
 from .notebooks import export_html, write_notebooks
-from .render import environment, module, render, write_pdf
+from .render import environment, module, preload_pdf, render, write_pdf
 
 
 def make_report(
@@ -42,7 +42,7 @@ def make_report(
     # Two workers: first the figures, drawn in parallel; then nbconvert renders the notebooks
     # while this process renders the PDF (the two slowest stages, independent of each other).
     with ProcessPoolExecutor(max_workers=2) as pool:
-        figures.draw_all(pool)
+        figures.draw_all(pool, meanwhile=preload_pdf if pdf else None)
         notebook_files = (
             write_notebooks(context["experiments"], env, states, root) if notebooks else []
         )

@@ -120,6 +120,11 @@ def url_fetcher(allowed: list[Path], refused: list[str]):
     return LocalOnly(allowed_protocols={"data", "file"}, timeout=1)
 
 
+def preload_pdf() -> None:
+    """Import WeasyPrint (most of a second) ahead of time, e.g. while figures are drawn."""
+    import weasyprint  # noqa: F401
+
+
 def write_pdf(html: str, pdf: Path, base: Path, allowed: list[Path]) -> list[str]:
     """Render the HTML to PDF; returns the URLs that were refused."""
     from weasyprint import HTML  # heavy import: only when a PDF is wanted

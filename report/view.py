@@ -164,14 +164,16 @@ def _finite(value: Any) -> float | None:
 
 
 def _curve(history: list[dict[str, Any]], key: str) -> list[tuple[int, float]]:
-    out = []
+    """(step, value) in step order; the last entry wins where a step is logged twice (the final
+    trainer.evaluate() repeats the last step's evaluation)."""
+    out: dict[int, float] = {}
     for e in history:
         if key in e and "step" in e:
             try:
-                out.append((int(e["step"]), number(e[key])))
+                out[int(e["step"])] = number(e[key])
             except (TypeError, ValueError):
                 continue
-    return out
+    return sorted(out.items())
 
 
 def experiment_view(entry: Entry, is_baseline: bool) -> Experiment:
@@ -182,6 +184,8 @@ def experiment_view(entry: Entry, is_baseline: bool) -> Experiment:
     train_loss = _curve(history, "loss")
     eval_loss = _curve(history, "eval_loss")
     step0 = _finite(evaluation.get("step0_eval_loss"))
+    if step0 is None:  # a run that stopped before its evaluation still logged step 0
+        step0 = next((_finite(v) for s, v in eval_loss if s == 0), None)
     if step0 is not None and not any(s == 0 for s, _ in eval_loss):
         eval_loss = [(0, step0), *eval_loss]  # the untrained model: where every curve starts
     bad = [s for s, v in train_loss + eval_loss if v is None or not math.isfinite(v)]
@@ -284,7 +288,7 @@ DATA_KEYS = (
     "source", "keywords", "files_seen", "files_kept", "bytes_kept", "filtered", "dedup_removed",
     "train_files", "valid_files", "train_bytes", "valid_bytes", "libraries", "train_tokens",
     "valid_tokens", "vocab_size", "chunking_mode", "context_length", "train_chunks",
-    "valid_chunks", "tokens_dropped", "tokenizer",
+    "valid_chunks", "tokens_dropped", "tokenizer", "subset_removed",
 )  # fmt: skip
 
 
@@ -302,7 +306,7 @@ def data_view(experiments: list[Experiment]) -> tuple[dict[str, Any] | None, str
             view["libraries_total"] = len(libraries)
             tok = data.get("tokenizer") or {}
             view["tokenizer"] = {
-                k: tok.get(k) for k in ("kind", "path", "vocab_size", "chars_per_token")
+                k: tok.get(k) for k in ("name", "kind", "path", "vocab_size", "chars_per_token")
             }
             return view, exp.name
     return None, None

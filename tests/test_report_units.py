@@ -53,6 +53,12 @@ def test_highlight_escapes_and_marks_the_prompt() -> None:
     assert completion.startswith('<span class="s1">a</span>')
 
 
+def test_long_blank_runs_are_shown_as_a_count() -> None:
+    html = str(highlight("x = 1\n", "\n" * 48))
+    assert html.count("\n") < 5 and "↵ × 48" in html
+    assert "\ue000" not in html and 'class="err"' not in html
+
+
 def test_fetcher_reads_local_project_files_only(tmp_path: Path) -> None:
     inside = tmp_path / "project" / "logo.svg"
     inside.parent.mkdir()
