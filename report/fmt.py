@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from pipeline.record import number
@@ -143,6 +144,12 @@ def fmt(value: Any, style: str) -> str:
     return FILTERS[style](value)
 
 
+def slug(value: Any) -> str:
+    """The anchor GitHub-style Markdown renderers give a heading ("4.1 baseline" -> "41-baseline")."""
+    text = re.sub(r"[^\w\- ]", "", str(value).strip().lower())
+    return text.replace(" ", "-")
+
+
 FILTERS = {
     "num": num,
     "ppl": ppl,
@@ -157,4 +164,5 @@ FILTERS = {
     "loss": loss,
     "whole": whole,
     "fmt": fmt,
+    "slug": slug,
 }

@@ -51,7 +51,9 @@ def make_report(
                 exp.notebook = f"notebooks/{exp.name}.html"
         written += [path for path, _ in notebook_files]
         html_job = (
-            pool.submit(export_html, notebook_files, out / "notebooks") if notebook_files else None
+            pool.submit(export_html, notebook_files, out / "notebooks", templates)
+            if notebook_files
+            else None
         )
         for name in ("report.md", "report.html"):
             path = out / name

@@ -124,12 +124,14 @@ def write_notebooks(
     return written
 
 
-def export_html(notebooks: list[tuple[Path, str]], html_dir: Path) -> list[Path]:
-    """Render notebooks to stand-alone HTML with nbconvert (no execution). Runs in a worker
-    process while the PDF renders: nbconvert costs about a second."""
+def export_html(notebooks: list[tuple[Path, str]], html_dir: Path, templates: Path) -> list[Path]:
+    """Render notebooks to stand-alone HTML with nbconvert (no execution), with the "offline"
+    template of templates/nbconvert/. Runs in a worker process while the PDF renders."""
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(template_name="lab")
+    exporter = HTMLExporter(
+        template_name="offline", extra_template_basedirs=[str(templates / "nbconvert")]
+    )
     html_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for ipynb, name in notebooks:

@@ -202,8 +202,9 @@ def test_a_notebook_per_complete_experiment(rendered: SimpleNamespace) -> None:
         assert svgs and svgs[0].startswith("<?xml")
         model_cells = [c for c in nb.cells if 'pipeline("text-generation"' in c.source]
         assert model_cells and all(not c.outputs for c in model_cells)  # run by the reader
-        html = rendered.out / "notebooks" / f"{name}.html"
-        assert name in html.read_text()
+        html = (rendered.out / "notebooks" / f"{name}.html").read_text()
+        assert name in html and "data:image/svg+xml" in html  # its figure, inline
+        assert not re.search(r'<script[^>]+src="https?:', html)  # reads offline
         assert f'href="notebooks/{name}.html"' in rendered.html
 
 
