@@ -99,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    from pipeline.runner import is_main
+
+    if not is_main():  # under torchrun, rank 0 speaks for all
+        return 0
     print_summary(rows)
     print(f"\nexperiments: {time.perf_counter() - start:.1f} s")
     failed = [r["name"] for r in rows if r["status"] != "complete"]

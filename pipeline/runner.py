@@ -11,7 +11,7 @@ import shutil
 import time
 import traceback
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,27 @@ from pipeline.config import ROOT, Experiment
 from pipeline.record import RECORD_FILE, RecordError, read_record, write_json_atomic, write_record
 
 IDENTITY_FILE = "identity.json"
+
+
+def rank() -> int:
+    """This process's rank under torchrun / accelerate launch (0 when not distributed)."""
+    return int(os.environ.get("RANK", "0"))
+
+
+def is_main() -> bool:
+    return rank() == 0
+
+
+@contextmanager
+def main_process_first() -> Iterator[None]:
+    """Under DDP the main process builds the data caches; the others then read them."""
+    if "WORLD_SIZE" not in os.environ:
+        yield
+        return
+    from accelerate import PartialState
+
+    with PartialState().main_process_first():
+        yield
 
 
 def relative(path: Path) -> str:
@@ -132,7 +153,8 @@ def run_experiment(exp: Experiment, results: Path, cache: Path) -> dict[str, Any
     trainer = None
     try:
         prompts = load_prompts(cfg["generation"]["prompts_file"])  # fail before training
-        data = prepare_data(cfg, cache)
+        with main_process_first():
+            data = prepare_data(cfg, cache)
         record["data"] = data.stats
         speed = resolve_speed(cfg["speed"])
         torch.set_num_threads(speed["threads"])
@@ -149,8 +171,10 @@ def run_experiment(exp: Experiment, results: Path, cache: Path) -> dict[str, Any
         print(f"    model: {params['total'] / 1e6:.2f}M parameters, {values}")
 
         ckpt_dir = folder / "checkpoints"
-        resume = last_checkpoint(ckpt_dir, exp.config_hash)
-        write_json_atomic(ckpt_dir / IDENTITY_FILE, {"config_hash": exp.config_hash})
+        with main_process_first():
+            resume = last_checkpoint(ckpt_dir, exp.config_hash)
+            if is_main():
+                write_json_atomic(ckpt_dir / IDENTITY_FILE, {"config_hash": exp.config_hash})
         divergence = DivergenceStop()
         trainer = make_trainer(
             model, data.tokenizer, data.chunks, cfg["training"], speed, ckpt_dir, cfg["seed"],
@@ -182,6 +206,7 @@ def run_experiment(exp: Experiment, results: Path, cache: Path) -> dict[str, Any
             "tokens_per_second": tps,
             "mfu": mfu(tps, values, params["total"], peak),
             "resumed": resume,
+            "world_size": args.world_size,
         }
         if divergence.diverged_at is not None:
             record["status"] = "diverged"
@@ -199,6 +224,9 @@ def run_experiment(exp: Experiment, results: Path, cache: Path) -> dict[str, Any
             record["status"] = "diverged"
             record["error"] = "evaluation loss is NaN/inf; try a lower learning rate"
             return finish(record, folder)
+        if not is_main():  # one record, one set of weights: rank 0 writes them
+            record["status"] = "complete"
+            return record
         save_weights(trainer.model, data.tokenizer, folder / "model")
         record["weights"] = relative(folder / "model")
         record["prompts"] = complete(folder / "model", prompts, cfg["generation"])
@@ -216,7 +244,8 @@ def finish(record: dict[str, Any], folder: Path) -> dict[str, Any]:
     from pipeline.environment import now
 
     record["environment"]["ended_at"] = record["environment"]["ended_at"] or now()
-    write_record(folder, record)
+    if is_main():
+        write_record(folder, record)
     return record
 
 
@@ -227,7 +256,7 @@ def run_matrix(
     summary = []
     for exp in experiments:
         folder = results / exp.name
-        with experiment_lock(folder):
+        with experiment_lock(folder) if is_main() else nullcontext():
             if exp.name not in force and is_current(exp, results):
                 record = read_record(folder / RECORD_FILE)
                 print(f"--- {exp.name}: up to date (config {exp.config_hash}), skipped")
