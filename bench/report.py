@@ -18,6 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
+from pypdf import PdfReader  # noqa: E402
+
 from tests.fixtures.records import SPECS, write_fixture_set  # noqa: E402
 
 
@@ -30,15 +32,16 @@ def main() -> None:
         fixture = write_fixture_set(Path(tmp), count=args.experiments)
         command = [
             sys.executable, "-m", "report", "--results", str(fixture.results),
-            "--matrix", str(fixture.matrix), "--out", str(Path(tmp) / "build"),
+            "--matrix", str(fixture.matrix), "--out", str(Path(tmp) / "build"), "--timings",
         ]  # fmt: skip
         times = []
         for run in range(1, args.runs + 1):
             start = time.perf_counter()
-            subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
+            result = subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True)
             times.append(time.perf_counter() - start)
-            print(f"run {run}: {times[-1]:.2f} s")
-        pages = len((Path(tmp) / "build" / "report.pdf").read_bytes().split(b"/Type /Page\n")) - 1
+            stages = [line.strip() for line in result.stdout.splitlines() if line.startswith("  ")]
+            print(f"run {run}: {times[-1]:.2f} s  ({'; '.join(stages)})")
+        pages = len(PdfReader(Path(tmp) / "build" / "report.pdf").pages)
     print(
         f"report render, {args.experiments} experiments ({pages} pages): "
         f"best {min(times):.2f} s, median {sorted(times)[len(times) // 2]:.2f} s"

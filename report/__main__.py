@@ -44,12 +44,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--no-pdf", action="store_true", help="skip report.pdf (the slowest output)")
     p.add_argument("--no-notebooks", action="store_true", help="skip the per-experiment notebooks")
+    p.add_argument("--timings", action="store_true", help="print how long each stage took")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     start = time.perf_counter()
+    timings: dict[str, float] = {}
     try:
         from .make import make_report
 
@@ -61,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             templates=args.templates,
             pdf=not args.no_pdf,
             notebooks=not args.no_notebooks,
+            timings=timings,
         )
     except ReportError as e:
         print(f"report: error: {e}", file=sys.stderr)
@@ -69,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"report: warning: {warning}", file=sys.stderr)
     for path in outputs:
         print(path)
+    if args.timings:
+        for stage, seconds in timings.items():
+            print(f"  {stage:<24} {seconds:5.2f} s")
     print(f"report: done in {time.perf_counter() - start:.1f} s")
     return 0
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from markupsafe import Markup
 
@@ -25,8 +29,11 @@ def make_report(
     pdf: bool = True,
     notebooks: bool = True,
     root: Path = ROOT,
+    timings: dict[str, float] | None = None,
 ) -> tuple[list[Path], list[str]]:
-    """Render every output into `out`; returns (paths written, warnings)."""
+    """Render every output into `out`; returns (paths written, warnings). Stage durations in
+    seconds go into `timings` when given."""
+    lap = _Laps(timings if timings is not None else {})
     if not templates.is_dir():
         raise ReportError(f"templates folder {templates} not found")
     entries = load_entries(results, profile, matrix)
@@ -37,12 +44,14 @@ def make_report(
     context = build_context(entries, figures, profile, states)
     css = templates / "report.css"
     context["css"] = Markup(css.read_text(encoding="utf-8")) if css.exists() else ""
+    lap("records")
     written: list[Path] = []
     warnings: list[str] = []
     # Two workers: first the figures, drawn in parallel; then nbconvert renders the notebooks
     # while this process renders the PDF (the two slowest stages, independent of each other).
-    with ProcessPoolExecutor(max_workers=2) as pool:
+    with _workers(2) as pool:
         figures.draw_all(pool, meanwhile=preload_pdf if pdf else None)
+        lap("figures")
         notebook_files = (
             write_notebooks(context["experiments"], env, states, root) if notebooks else []
         )
@@ -50,8 +59,9 @@ def make_report(
             if any(name == exp.name for _, name in notebook_files):
                 exp.notebook = f"notebooks/{exp.name}.html"
         written += [path for path, _ in notebook_files]
+        lap("notebooks")
         html_job = (
-            pool.submit(export_html, notebook_files, out / "notebooks", templates)
+            (pool or _Serial()).submit(export_html, notebook_files, out / "notebooks", templates)
             if notebook_files
             else None
         )
@@ -59,17 +69,54 @@ def make_report(
             path = out / name
             path.write_text(render(env, f"{name}.j2", context), encoding="utf-8")
             written.append(path)
+        lap("markdown+html")
         if pdf:
             path = out / "report.pdf"
             html = (out / "report.html").read_text(encoding="utf-8")
             refused = write_pdf(html, path, out, [root, templates, out])
             warnings += [f"refused to fetch {url} (local files only)" for url in refused]
             written.append(path)
+            lap("pdf")
         if html_job is not None:
             written += html_job.result()
+            lap("notebook html (waited)")
     _prune(out / "figures", "*.svg", figures.files())
     _prune(out / "notebooks", "*.html", written)
     return written + figures.files(), warnings
+
+
+@contextmanager
+def _workers(n: int) -> Iterator[ProcessPoolExecutor | None]:
+    """A process pool, or None where the platform cannot make one (no semaphores in some
+    sandboxes): the report then renders everything in this process, only slower."""
+    try:
+        pool = ProcessPoolExecutor(max_workers=n)
+    except (OSError, NotImplementedError):
+        yield None
+        return
+    with pool:
+        yield pool
+
+
+class _Serial:
+    """submit() that runs at once: stands in for the pool when there is none."""
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        future: Future = Future()
+        future.set_result(fn(*args))
+        return future
+
+
+class _Laps:
+    """Records the time since the previous lap under a stage name."""
+
+    def __init__(self, into: dict[str, float]) -> None:
+        self.into, self.last = into, time.perf_counter()
+
+    def __call__(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.into[stage] = now - self.last
+        self.last = now
 
 
 def _prune(folder: Path, pattern: str, keep: list[Path]) -> None:
