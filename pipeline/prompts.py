@@ -90,7 +90,9 @@ def complete(model_dir: Path, prompts: list[dict[str, Any]], gen: dict[str, Any]
             return [r["generated_text"] for r in result]
 
         completion = run(1, **decoding)[0]
-        samples = run(n_samples, max_new_tokens=max_new, do_sample=True, **sampling) if n_samples else []
+        samples = (
+            run(n_samples, max_new_tokens=max_new, do_sample=True, **sampling) if n_samples else []
+        )
         out.append(
             {
                 "name": p["name"],
@@ -104,3 +106,13 @@ def complete(model_dir: Path, prompts: list[dict[str, Any]], gen: dict[str, Any]
             }
         )
     return out
+
+
+def sample_summary(completions: list[dict]) -> dict | None:
+    """Syntax-valid rate, pattern-hit rate and pass@k over every prompt's sampled completions."""
+    from pipeline.passk import summarize
+
+    samples = [
+        {"name": c["name"], **s["checks"]} for c in completions for s in c.get("samples", [])
+    ]
+    return summarize(samples) if samples else None

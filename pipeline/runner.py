@@ -125,8 +125,10 @@ def run_experiment(exp: Experiment, results: Path, cache: Path) -> dict[str, Any
     from pipeline.data import prepare_data
     from pipeline.environment import environment, now, peak_flops
     from pipeline.evaluate import evaluation_section, mfu
+    from pipeline.humaneval import evaluate_humaneval
     from pipeline.model import build_model, gpt2_config_values, parameter_breakdown
-    from pipeline.prompts import complete, load_prompts
+    from pipeline.prompts import complete, load_prompts, sample_summary
+    from pipeline.stages import stage
     from pipeline.train import DivergenceStop, make_trainer, resolve_speed
 
     folder = results / exp.name
@@ -230,6 +232,13 @@ def run_experiment(exp: Experiment, results: Path, cache: Path) -> dict[str, Any
         save_weights(trainer.model, data.tokenizer, folder / "model")
         record["weights"] = relative(folder / "model")
         record["prompts"] = complete(folder / "model", prompts, cfg["generation"])
+        record["evaluation"]["prompt_samples"] = sample_summary(record["prompts"])
+        record["evaluation"]["humaneval"] = None
+        if cfg["humaneval"]["enabled"]:  # executes model-written code: only when asked
+            with stage("humaneval"):
+                record["evaluation"]["humaneval"] = evaluate_humaneval(
+                    folder / "model", cfg["humaneval"]
+                )
         record["status"] = "complete"
         shutil.rmtree(ckpt_dir, ignore_errors=True)  # the weights are saved; checkpoints are big
     except Exception as e:  # recorded, and the matrix goes on with the next experiment

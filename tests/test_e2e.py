@@ -18,6 +18,7 @@ description = "micro baseline"
 [lr-x4]
 description = "micro, four times the learning rate"
 profile.micro.training.learning_rate = 2e-3
+humaneval = {enabled = true, subset = 3, n = 2, temperature = 0.8, max_new_tokens = 16}
 """
 
 
@@ -64,7 +65,21 @@ def test_records_are_complete_with_real_numbers(run):
         ]
         assert rec["model"]["parameters"]["total"] > 0
         assert rec["data"]["train_files"] == 150 and rec["data"]["train_chunks"] > 0
-    assert record(tmp, "lr-x4")["overrides"] == {"training.learning_rate": 2e-3}
+    assert record(tmp, "lr-x4")["overrides"]["training.learning_rate"] == 2e-3
+    samples = record(tmp, "baseline")["evaluation"]["prompt_samples"]
+    assert (
+        samples["n"] == 2
+        and 0 <= samples["syntax_valid_rate"] <= 1
+        and "pass@1" in samples["pass_at_k"]
+    )
+    assert record(tmp, "baseline")["evaluation"]["humaneval"] is None  # not asked for
+    humaneval = record(tmp, "lr-x4")["evaluation"]["humaneval"]
+    assert (
+        humaneval["problems"] == 3
+        and humaneval["n"] == 2
+        and 0 <= humaneval["pass_at_k"]["pass@1"] <= 1
+    )
+    assert sum(humaneval["outcomes"].values()) == 6
     assert "step-0 loss" in first.stdout  # the summary table
 
 
