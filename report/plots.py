@@ -157,7 +157,10 @@ def bars(
                 textcoords="offset points", va="center", color="#555555", style="italic",
             )  # fmt: skip
     ax.set_yticks(list(ypos), names)
+    ax.set_ylim(-0.7, len(rows) - 0.3)  # room for the notes of the bottom row
     ax.grid(axis="y", visible=False)
+    if not log:
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x:,.0f}"))
     if log and present:
         ax.set_xscale("log")
         ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))

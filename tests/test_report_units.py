@@ -147,6 +147,20 @@ def test_profile_defaults_to_the_records_profile(
     assert default_profile(tmp_path) == "micro"
 
 
+def test_report_date_is_reproducible(monkeypatch: pytest.MonkeyPatch) -> None:
+    from report.build import report_date
+
+    runs = [
+        entry({"environment": {"ended_at": "2025-03-02T10:00:00+00:00"}}),
+        entry({"environment": {"ended_at": "2025-03-04T09:00:00+00:00"}}, index=1),
+        entry(None, MISSING, index=2),
+    ]
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    assert report_date(runs) == "2025-03-04"  # the newest run, not today
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")
+    assert report_date(runs) == "1970-01-01"
+
+
 def test_notebook_template_cells_are_parsed() -> None:
     text = "#%% markdown\n# Title\n\n#%% code: run\nprint(1)\n#%% code\nx = 2\n"
     assert parse_cells(text) == [
