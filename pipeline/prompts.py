@@ -64,12 +64,11 @@ def complete(model_dir: Path, prompts: list[dict[str, Any]], gen: dict[str, Any]
     """Complete each prompt from the saved model folder with pipeline("text-generation"):
     one main completion (greedy unless do_sample) and num_samples sampled ones."""
     import torch
-    from transformers import pipeline, set_seed
+    from transformers import pipeline
 
     device = 0 if torch.cuda.is_available() else -1
     pipe = pipeline("text-generation", model=str(model_dir), device=device)
     n_positions = pipe.model.config.n_positions
-    eos = pipe.tokenizer.eos_token_id
     out = []
     for p in prompts:
         prompt_tokens = len(pipe.tokenizer(p["text"])["input_ids"])
@@ -81,17 +80,10 @@ def complete(model_dir: Path, prompts: list[dict[str, Any]], gen: dict[str, Any]
             decoding.update(sampling)
         n_samples = int(gen.get("num_samples", 0))
 
-        def run(n: int, **kwargs) -> list[str]:
-            if max_new == 0:
-                return [""] * n
-            set_seed(int(gen["seed"]))
-            result = pipe(p["text"], return_full_text=False, pad_token_id=eos,
-                          num_return_sequences=n, **kwargs)  # fmt: skip
-            return [r["generated_text"] for r in result]
-
-        completion = run(1, **decoding)[0]
-        samples = (
-            run(n_samples, max_new_tokens=max_new, do_sample=True, **sampling) if n_samples else []
+        seed = int(gen["seed"])
+        completion = generate(pipe, p["text"], 1, seed, **decoding)[0]
+        samples = generate(
+            pipe, p["text"], n_samples, seed, do_sample=True, max_new_tokens=max_new, **sampling
         )
         out.append(
             {
@@ -116,3 +108,17 @@ def sample_summary(completions: list[dict]) -> dict | None:
         {"name": c["name"], **s["checks"]} for c in completions for s in c.get("samples", [])
     ]
     return summarize(samples) if samples else None
+
+
+def generate(pipe, text: str, n: int, seed: int, **decoding) -> list[str]:
+    """n completions of text; the seed is set first so sampling is reproducible."""
+    from transformers import set_seed
+
+    if n == 0 or decoding["max_new_tokens"] == 0:
+        return [""] * n
+    set_seed(seed)
+    eos = pipe.tokenizer.eos_token_id
+    result = pipe(
+        text, return_full_text=False, pad_token_id=eos, num_return_sequences=n, **decoding
+    )
+    return [r["generated_text"] for r in result]

@@ -155,7 +155,9 @@ def make_trainer(
         train_dataset=chunks["train"],
         eval_dataset=chunks["valid"].select(range(eval_n)),
         processing_class=tokenizer,
-        compute_metrics=token_metrics(list(key_token_ids(tokenizer).values())) if tokenizer else None,
+        compute_metrics=token_metrics(list(key_token_ids(tokenizer).values()))
+        if tokenizer
+        else None,
         preprocess_logits_for_metrics=shrink_logits if tokenizer else None,
         callbacks=callbacks or [],
     )
