@@ -66,7 +66,7 @@ def curves(
     diverged_at: int | None,
 ) -> plt.Figure:
     """Train and eval loss (log scale) and the learning-rate schedule, against steps."""
-    fig, (ax, ax_lr) = plt.subplots(1, 2, figsize=(WIDE, 2.3), width_ratios=(1.6, 1))
+    fig, (ax, ax_lr) = plt.subplots(1, 2, figsize=(WIDE, 2.15), width_ratios=(1.6, 1))
     finite = [(s, v) for s, v in train if math.isfinite(v)]
     if finite:
         ax.plot(*zip(*finite, strict=True), color=colour, alpha=0.45, lw=1, label="train loss")

@@ -78,6 +78,8 @@ class Experiment:
     steps: int | None
     mfu: float | None
     eval_results: list[tuple[str, Any]]
+    prompt_samples: dict[str, Any] | None  # rates and pass@k over sampled completions
+    humaneval: dict[str, Any] | None  # HumanEval pass@k, when the run was asked for it
     args: list[tuple[str, Any, bool]]  # (key, value, overridden)
     args_hidden: int  # TrainingArguments values in the record but not in the table
     prompts: list[Prompt]
@@ -97,34 +99,42 @@ class Experiment:
         return f"exp-{self.entry.name}"
 
     @property
-    def result_rows(self) -> list[tuple[str, Any, str]]:
-        """(label key in text.j2's `results`, value, filter) for the results table; optional
-        measures appear only when the record has them."""
+    def result_rows(self) -> list[tuple[str, str, Any, str]]:
+        """(label key in text.j2's `results`, label suffix, value, filter) for the results
+        table; optional measures appear only when the record has them."""
         rows = [
-            ("eval_loss", self.eval_loss_final, "loss"),
-            ("perplexity", self.perplexity, "ppl"),
-            ("step0_eval_loss", self.step0_eval_loss, "loss"),
-            ("step0_perplexity", self.step0_perplexity, "ppl"),
-            ("token_accuracy", self.token_accuracy, "pct"),
-            ("key_token_loss", self.key_token_loss, "loss"),
-            ("bits_per_byte", self.bits_per_byte, "num"),
-            ("final_train_loss", self.final_train_loss, "loss"),
-            ("runtime", self.runtime_s, "duration"),
-            ("train_only", self.train_only_s, "duration"),
-            ("tokens_per_second", self.tokens_per_second, "whole"),
-            ("tokens_seen", self.tokens_seen, "whole"),
-            ("steps", self.steps, "num"),
-            ("mfu", self.mfu, "pct"),
+            ("eval_loss", "", self.eval_loss_final, "loss"),
+            ("perplexity", "", self.perplexity, "ppl"),
+            ("step0_eval_loss", "", self.step0_eval_loss, "loss"),
+            ("step0_perplexity", "", self.step0_perplexity, "ppl"),
+            ("token_accuracy", "", self.token_accuracy, "pct"),
+            ("key_token_loss", "", self.key_token_loss, "loss"),
+            ("bits_per_byte", "", self.bits_per_byte, "num"),
+            ("samples_syntax_valid", "", _get(self.prompt_samples, "syntax_valid_rate"), "pct"),
+            ("samples_pattern_hit", "", _get(self.prompt_samples, "pattern_hit_rate"), "pct"),
+            *[("samples_pass", f" {k}", v, "pct") for k, v in self.samples_pass_at_k],
+            ("final_train_loss", "", self.final_train_loss, "loss"),
+            ("runtime", "", self.runtime_s, "duration"),
+            ("train_only", "", self.train_only_s, "duration"),
+            ("tokens_per_second", "", self.tokens_per_second, "whole"),
+            ("tokens_seen", "", self.tokens_seen, "whole"),
+            ("steps", "", self.steps, "num"),
+            ("mfu", "", self.mfu, "pct"),
         ]
-        optional = {
-            "step0_perplexity",
-            "token_accuracy",
-            "key_token_loss",
-            "bits_per_byte",
-            "train_only",
-            "mfu",
-        }
-        return [r for r in rows if r[1] is not None or r[0] not in optional]
+        always = {"eval_loss", "perplexity", "step0_eval_loss", "final_train_loss", "runtime"}
+        always |= {"tokens_per_second", "tokens_seen", "steps"}
+        return [r for r in rows if r[2] is not None or r[0] in always]
+
+    @property
+    def samples_pass_at_k(self) -> list[tuple[str, float]]:
+        """pass@k over the prompts' sampled completions (parses and contains what is expected)."""
+        found = _get(self.prompt_samples, "pass_at_k")
+        return [(k, number(v)) for k, v in found.items()] if isinstance(found, dict) else []
+
+    @property
+    def humaneval_pass_at_k(self) -> list[tuple[str, float]]:
+        found = _get(self.humaneval, "pass_at_k")
+        return [(k, number(v)) for k, v in found.items()] if isinstance(found, dict) else []
 
     @property
     def has_curves(self) -> bool:
@@ -153,6 +163,10 @@ def _get(d: Any, *keys: str) -> Any:
             return None
         d = d.get(key)
     return d
+
+
+def _dict_or_none(value: Any) -> dict[str, Any] | None:
+    return value if isinstance(value, dict) and value else None
 
 
 def _finite(value: Any) -> float | None:
@@ -221,6 +235,8 @@ def experiment_view(entry: Entry, is_baseline: bool) -> Experiment:
         steps=training.get("steps"),
         mfu=number(training.get("mfu")),
         eval_results=list(eval_results.items()),
+        prompt_samples=_dict_or_none(evaluation.get("prompt_samples")),
+        humaneval=_dict_or_none(evaluation.get("humaneval")),
         args=[(k, args[k], k in overridden) for k in shown],
         args_hidden=len(args) - len(shown),
         prompts=[_prompt(p) for p in r.get("prompts") or [] if isinstance(p, dict)],
