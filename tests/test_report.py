@@ -17,7 +17,7 @@ import pytest
 from pypdf import PdfReader
 
 from pipeline.record import RECORD_FILE
-from report.fmt import ppl
+from report.fmt import pct, ppl
 from report.make import make_report
 from report.render import environment, module
 from tests.fixtures.records import add_to_matrix, update_record, write_fixture_set
@@ -215,3 +215,13 @@ def test_notebook_names_the_weights_relative_to_itself(rendered: SimpleNamespace
     folder = project / "results" / "baseline"
     assert weights_reference("results/baseline/model", folder, project) == "model"
     assert weights_reference("/elsewhere/model", folder, project) == "/elsewhere/model"
+
+
+def test_sampled_pass_at_k_and_humaneval_are_shown(rendered: SimpleNamespace) -> None:
+    evaluation = rendered.records["baseline"]["evaluation"]
+    text = " ".join(rendered.pdf.split())
+    for k, v in evaluation["prompt_samples"]["pass_at_k"].items():
+        assert f"{k} {pct(v)}" in text
+    assert "HumanEval" in text
+    for k, v in evaluation["humaneval"]["pass_at_k"].items():
+        assert f"{k} {pct(v)}" in text
