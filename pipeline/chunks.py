@@ -71,7 +71,18 @@ def chunk_split(tokenizer, texts: list[str], mode: str, context: int) -> tuple[n
         blocks, total, dropped = pack(docs, tokenizer.eos_token_id, context)
     else:
         blocks, total, dropped = course_chunks(docs, context)
-    return blocks, {"tokens": total, "chunks": len(blocks), "tokens_dropped": dropped}
+    # What each mode would lose on these documents, for the report's comparison.
+    lengths = np.array([len(d) for d in docs], dtype=np.int64)
+    by_mode = {
+        "packed": int((lengths + 1).sum() % context),
+        "course": int((lengths % context).sum()),
+    }
+    return blocks, {
+        "tokens": total,
+        "chunks": len(blocks),
+        "tokens_dropped": dropped,
+        "by_mode": by_mode,
+    }
 
 
 def to_dataset(blocks: np.ndarray):
@@ -102,12 +113,16 @@ def build_chunks(
 
     mode, context = chunk_cfg["mode"], chunk_cfg["context_length"]
     splits, stats = {}, {"chunking_mode": mode, "context_length": context}
+    dropped_by_mode: dict[str, int] = {}
     for split in ("train", "valid"):
         blocks, s = chunk_split(tokenizer, corpus[split]["content"], mode, context)
         splits[split] = to_dataset(blocks)
         stats.update({f"{split}_tokens": s["tokens"], f"{split}_chunks": s["chunks"]})
         stats[f"{split}_tokens_dropped"] = s["tokens_dropped"]
+        for m, n in s["by_mode"].items():
+            dropped_by_mode[m] = dropped_by_mode.get(m, 0) + n
     stats["tokens_dropped"] = stats["train_tokens_dropped"] + stats["valid_tokens_dropped"]
+    stats["tokens_dropped_by_mode"] = dropped_by_mode
     stats["chunks_key"] = key
 
     cache_dir.mkdir(parents=True, exist_ok=True)

@@ -71,3 +71,10 @@ def test_build_chunks_counts_and_caches(tmp_path, tokenizer):
     _, course = build_chunks({**cfg, "mode": "course"}, tokenizer, corpus, "tok", tmp_path)
     assert course["train_tokens"] == sum(lengths)
     assert course["train_tokens_dropped"] == sum(n % 8 for n in lengths)
+    # Both modes' losses are recorded whichever mode is used, for the report's comparison.
+    valid_total = lengths[0] + 1
+    assert stats["tokens_dropped_by_mode"] == {
+        "packed": total % 8 + valid_total % 8,
+        "course": sum(n % 8 for n in lengths) + lengths[0] % 8,
+    }
+    assert course["tokens_dropped_by_mode"] == stats["tokens_dropped_by_mode"]
