@@ -205,7 +205,7 @@ def validate(config: dict[str, Any]) -> list[str]:
 
 
 # Keys under [training] that the pipeline uses itself rather than passing to TrainingArguments.
-LOCAL_TRAINING_KEYS = {"max_eval_samples"}
+LOCAL_TRAINING_KEYS = {"max_eval_samples", "time_budget_s"}
 
 
 def optimizer_names() -> list[str]:

@@ -129,7 +129,7 @@ def run_experiment(exp: Experiment, results: Path, cache: Path) -> dict[str, Any
     from pipeline.model import build_model, gpt2_config_values, parameter_breakdown
     from pipeline.prompts import complete, load_prompts, sample_summary
     from pipeline.stages import stage
-    from pipeline.train import DivergenceStop, make_trainer, resolve_speed
+    from pipeline.train import DivergenceStop, TimeBudget, make_trainer, resolve_speed
 
     folder = results / exp.name
     cfg = exp.config
@@ -178,9 +178,10 @@ def run_experiment(exp: Experiment, results: Path, cache: Path) -> dict[str, Any
             if is_main():
                 write_json_atomic(ckpt_dir / IDENTITY_FILE, {"config_hash": exp.config_hash})
         divergence = DivergenceStop()
+        budget = TimeBudget(float(cfg["training"].get("time_budget_s", 0)))
         trainer = make_trainer(
             model, data.tokenizer, data.chunks, cfg["training"], speed, ckpt_dir, cfg["seed"],
-            callbacks=[divergence],
+            callbacks=[divergence, budget],
         )  # fmt: skip
         if resume:
             print(f"    resuming from the last checkpoint in {relative(ckpt_dir)}")
@@ -209,6 +210,7 @@ def run_experiment(exp: Experiment, results: Path, cache: Path) -> dict[str, Any
             "mfu": mfu(tps, values, params["total"], peak),
             "resumed": resume,
             "world_size": args.world_size,
+            "stopped_by_time_budget_at": budget.stopped_at,
         }
         if divergence.diverged_at is not None:
             record["status"] = "diverged"

@@ -8,6 +8,7 @@ and the [speed] settings.
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,23 @@ def resolve_speed(speed: dict[str, Any]) -> dict[str, Any]:
         "dataloader_num_workers": int(speed.get("dataloader_num_workers", 0)),
         "threads": int(speed.get("threads") or torch.get_num_threads()),
     }
+
+
+class TimeBudget(TrainerCallback):
+    """Stop after a wall-clock budget of training (evaluation time included), for comparing
+    recipes at equal time rather than equal steps. 0 disables it."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds, self.start, self.stopped_at = seconds, None, None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.seconds and time.perf_counter() - self.start > self.seconds:
+            self.stopped_at = state.global_step
+            control.should_training_stop = True
+        return control
 
 
 class DivergenceStop(TrainerCallback):

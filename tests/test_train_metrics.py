@@ -1,0 +1,101 @@
+"""Training callbacks and evaluation measures on hand-made inputs with known values."""
+
+import math
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from datasets import Dataset
+
+from pipeline.evaluate import bits_per_byte, flops_per_token, mfu, token_byte_lengths
+from pipeline.tokenizer import train_bpe
+from pipeline.train import DivergenceStop, TimeBudget, key_token_ids, shrink_logits, token_metrics
+
+
+def control():
+    return SimpleNamespace(should_training_stop=False)
+
+
+def test_divergence_stops_on_nan_and_remembers_the_step():
+    cb, state = DivergenceStop(), SimpleNamespace(global_step=7)
+    c = cb.on_log(None, state, control(), logs={"loss": 2.5})
+    assert not c.should_training_stop and cb.diverged_at is None
+    c = cb.on_log(None, state, control(), logs={"loss": float("nan")})
+    assert c.should_training_stop and cb.diverged_at == 7
+
+
+def test_time_budget_stops_after_the_budget_only():
+    state = SimpleNamespace(global_step=3)
+    off = TimeBudget(0)
+    off.on_train_begin(None, state, control())
+    assert not off.on_step_end(None, state, control()).should_training_stop
+    cb = TimeBudget(0.05)
+    cb.on_train_begin(None, state, control())
+    assert not cb.on_step_end(None, state, control()).should_training_stop
+    time.sleep(0.06)
+    assert cb.on_step_end(None, state, control()).should_training_stop and cb.stopped_at == 3
+
+
+def test_token_metrics_exact_on_hand_made_logits():
+    vocab = 4
+    labels = torch.tensor([[0, 1, 2, 3], [3, 3, 1, -100]])
+    # Logits that predict token (t+1) correctly at some positions: one-hot with a margin.
+    logits = torch.zeros(2, 4, vocab)
+    logits[0, 0, 1] = 10  # predicts 1, next is 1: right
+    logits[0, 1, 0] = 10  # predicts 0, next is 2: wrong
+    logits[0, 2, 3] = 10  # predicts 3, next is 3: right
+    logits[1, 0, 3] = 10  # predicts 3, next is 3: right
+    logits[1, 1, 1] = 10  # predicts 1, next is 1: right
+    logits[1, 2, 2] = 10  # next is -100: ignored
+    preds, losses = shrink_logits(logits, labels)
+    assert preds.shape == (2, 3) and losses.shape == (2, 3)
+    right = -math.log(math.exp(10) / (math.exp(10) + 3))
+    wrong = -math.log(1 / (math.exp(10) + 3))
+    assert torch.allclose(losses[0], torch.tensor([right, wrong, right]), atol=1e-5)
+    assert losses[1, 2] == 0  # ignored position
+    eval_pred = SimpleNamespace(
+        predictions=(preds.numpy(), losses.numpy()), label_ids=labels.numpy()
+    )
+    m = token_metrics([3])(eval_pred)
+    assert m["accuracy"] == pytest.approx(4 / 5)
+    # Targets are [1, 2, 3] and [3, 1]: key token 3 is the target twice, predicted right both times.
+    assert m["key_token_accuracy"] == 1.0
+    assert m["key_token_loss"] == pytest.approx(right, abs=1e-5)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return train_bpe(
+        iter([["import pandas as pd\nplt.plot(x)\nmodel.fit(X, y)\n"] * 50]), vocab_size=300
+    )
+
+
+def test_key_tokens_are_single_token_words_only(tokenizer):
+    ids = key_token_ids(tokenizer)
+    for word, idx in ids.items():
+        assert tokenizer.convert_ids_to_tokens(idx).replace("Ġ", " ") == word
+    assert " pd" in ids or "pd" in ids
+
+
+def test_bits_per_byte_from_known_bytes(tokenizer):
+    text = "import pandas as pd\n"
+    ids = tokenizer(text)["input_ids"]
+    lengths = token_byte_lengths(tokenizer)
+    assert lengths[ids].sum() == len(text.encode())
+    assert lengths[tokenizer.eos_token_id] == 0
+    data = Dataset.from_dict({"input_ids": [ids, ids]})
+    predicted_bytes = 2 * int(lengths[ids[1:]].sum())
+    expected = 1.5 * 2 * (len(ids) - 1) / (predicted_bytes * math.log(2))
+    assert bits_per_byte(1.5, data, tokenizer) == pytest.approx(expected)
+    assert bits_per_byte(float("nan"), data, tokenizer) is None
+
+
+def test_mfu_uses_nanogpt_flops():
+    cfg = {"n_layer": 12, "n_head": 12, "n_embd": 768, "n_positions": 128}
+    per_token = flops_per_token(cfg, 124_000_000)
+    assert per_token == 6 * 124_000_000 + 12 * 12 * 12 * 64 * 128
+    assert mfu(100_000, cfg, 124_000_000, 989e12) == pytest.approx(100_000 * per_token / 989e12)
+    assert mfu(100_000, cfg, 124_000_000, None) is None
+    assert np.isfinite(per_token)
