@@ -10,7 +10,8 @@ from typing import Any
 from .figures import Figures
 from .highlight import stylesheet
 from .load import Entry
-from .view import Experiment, architectures, best, data_view, experiment_view
+from .sections import architectures, data_view
+from .view import Experiment, best, experiment_view
 
 
 def report_date(entries: list[Entry]) -> str:

@@ -6,14 +6,12 @@ record's model config); formatting is left to the templates' filters.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from markupsafe import Markup
 
-from pipeline.model import analytic_parameters
 from pipeline.record import number
 
 from .highlight import highlight
@@ -23,7 +21,6 @@ PALETTE = (  # matplotlib's tab10: one colour per experiment, in matrix order, e
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
     "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
 )  # fmt: skip
-PARTS = ("embeddings", "attention", "mlp", "norms", "head")
 
 
 @dataclass
@@ -110,8 +107,8 @@ class Experiment:
             ("token_accuracy", "", self.token_accuracy, "pct"),
             ("key_token_loss", "", self.key_token_loss, "loss"),
             ("bits_per_byte", "", self.bits_per_byte, "num"),
-            ("samples_syntax_valid", "", _get(self.prompt_samples, "syntax_valid_rate"), "pct"),
-            ("samples_pattern_hit", "", _get(self.prompt_samples, "pattern_hit_rate"), "pct"),
+            ("samples_syntax_valid", "", dig(self.prompt_samples, "syntax_valid_rate"), "pct"),
+            ("samples_pattern_hit", "", dig(self.prompt_samples, "pattern_hit_rate"), "pct"),
             *[("samples_pass", f" {k}", v, "pct") for k, v in self.samples_pass_at_k],
             ("final_train_loss", "", self.final_train_loss, "loss"),
             ("runtime", "", self.runtime_s, "duration"),
@@ -128,12 +125,12 @@ class Experiment:
     @property
     def samples_pass_at_k(self) -> list[tuple[str, float]]:
         """pass@k over the prompts' sampled completions (parses and contains what is expected)."""
-        found = _get(self.prompt_samples, "pass_at_k")
+        found = dig(self.prompt_samples, "pass_at_k")
         return [(k, number(v)) for k, v in found.items()] if isinstance(found, dict) else []
 
     @property
     def humaneval_pass_at_k(self) -> list[tuple[str, float]]:
-        found = _get(self.humaneval, "pass_at_k")
+        found = dig(self.humaneval, "pass_at_k")
         return [(k, number(v)) for k, v in found.items()] if isinstance(found, dict) else []
 
     @property
@@ -141,23 +138,8 @@ class Experiment:
         return bool(self.train_loss or self.eval_loss)
 
 
-@dataclass
-class Architecture:
-    config: dict[str, Any]
-    parameters: dict[str, int]
-    analytic: dict[str, int]
-    experiments: list[str]
-    head_dim: int
-    inner: int
-    figures: dict[str, Figure] = field(default_factory=dict)
-
-    @property
-    def parts(self) -> list[tuple[str, int, float]]:
-        total = self.parameters.get("total") or 0
-        return [(p, self.parameters.get(p, 0), self.parameters.get(p, 0) / total) for p in PARTS]
-
-
-def _get(d: Any, *keys: str) -> Any:
+def dig(d: Any, *keys: str) -> Any:
+    """d[k1][k2]... or None where a level is missing or not a dict."""
     for key in keys:
         if not isinstance(d, dict):
             return None
@@ -271,61 +253,6 @@ def _prompt(p: dict[str, Any]) -> Prompt:
         samples_valid=sum(bool(c.get("syntax_valid")) for c in samples),
         samples_matching=sum(all(ok for _, ok in _patterns(c)) for c in samples),
     )
-
-
-def architectures(experiments: list[Experiment]) -> list[Architecture]:
-    """One entry per distinct model config among the records (usually one for the matrix)."""
-    found: dict[str, Architecture] = {}
-    for exp in experiments:
-        config = _get(exp.entry.record, "model", "config")
-        if not isinstance(config, dict) or not {"n_layer", "n_head", "n_embd"} <= set(config):
-            continue
-        key = json.dumps(config, sort_keys=True)
-        if key in found:
-            found[key].experiments.append(exp.name)
-            continue
-        try:
-            analytic = analytic_parameters(config)
-        except (KeyError, TypeError):
-            analytic = {}
-        recorded = _get(exp.entry.record, "model", "parameters")
-        found[key] = Architecture(
-            config=config,
-            parameters=recorded if isinstance(recorded, dict) and recorded else analytic,
-            analytic=analytic,
-            experiments=[exp.name],
-            head_dim=config["n_embd"] // config["n_head"],
-            inner=config.get("n_inner") or 4 * config["n_embd"],
-        )
-    return list(found.values())
-
-
-DATA_KEYS = (
-    "source", "keywords", "files_seen", "files_kept", "bytes_kept", "filtered", "dedup_removed",
-    "train_files", "valid_files", "train_bytes", "valid_bytes", "libraries", "train_tokens",
-    "valid_tokens", "vocab_size", "chunking_mode", "context_length", "train_chunks",
-    "valid_chunks", "tokens_dropped", "tokenizer", "subset_removed",
-)  # fmt: skip
-
-
-def data_view(experiments: list[Experiment]) -> tuple[dict[str, Any] | None, str | None]:
-    """The data part of the first complete record (else of the first record that has one),
-    with every schema key present (None when the record lacks it) so templates can test it."""
-    ordered = sorted(experiments, key=lambda e: e.state != "complete")
-    for exp in ordered:
-        data = _get(exp.entry.record, "data")
-        if isinstance(data, dict) and data:
-            view = {k: data.get(k) for k in DATA_KEYS}
-            view["filtered"] = list((data.get("filtered") or {}).items())
-            libraries = [x for x in data.get("libraries") or [] if isinstance(x, dict)]
-            view["libraries"] = sorted(libraries, key=lambda x: -(x.get("bytes") or 0))[:10]
-            view["libraries_total"] = len(libraries)
-            tok = data.get("tokenizer") or {}
-            view["tokenizer"] = {
-                k: tok.get(k) for k in ("name", "kind", "path", "vocab_size", "chars_per_token")
-            }
-            return view, exp.name
-    return None, None
 
 
 def best(experiments: list[Experiment]) -> Experiment | None:

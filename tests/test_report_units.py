@@ -14,7 +14,8 @@ from report.highlight import highlight
 from report.load import INVALID, MISSING, Entry, default_profile
 from report.notebooks import parse_cells
 from report.render import url_fetcher
-from report.view import best, data_view, experiment_view
+from report.sections import data_view
+from report.view import best, experiment_view
 
 
 def test_numbers_print_missing_and_non_finite_values_readably() -> None:
