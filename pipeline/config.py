@@ -95,8 +95,12 @@ def load_matrix(
     profile: str = "cpu",
     experiments_dir: Path = EXPERIMENTS_DIR,
     matrix_file: Path | None = None,
+    check_training_args: bool = True,
 ) -> list[Experiment]:
-    """Resolve every experiment of the matrix; all problems are reported together."""
+    """Resolve every experiment of the matrix; all problems are reported together.
+
+    check_training_args=False skips the checks that import transformers (and so torch, seconds):
+    the report only needs names and overrides."""
     base = profile_config(profile, experiments_dir)
     matrix = load_toml(matrix_file or experiments_dir / "matrix.toml")
     if not matrix:
@@ -120,7 +124,7 @@ def load_matrix(
         entry = merge(entry, per_profile.get(profile, {}) if isinstance(per_profile, dict) else {})
         errors += unknown_keys(base, entry, f"experiment {name!r}")
         config = merge(base, entry)
-        errors += [f"experiment {name!r}: {e}" for e in validate(config)]
+        errors += [f"experiment {name!r}: {e}" for e in validate(config, check_training_args)]
         experiments.append(Experiment(name, description, profile, config, flatten(entry)))
     # TOML itself rejects duplicate tables, so names are unique by construction.
     if errors:
@@ -157,7 +161,7 @@ def _positive(
         errors.append(f"{dotted} must be {kind}, got {value!r}")
 
 
-def validate(config: dict[str, Any]) -> list[str]:
+def validate(config: dict[str, Any], check_training_args: bool = True) -> list[str]:
     """Check values that would otherwise fail minutes into a run. Returns error strings."""
     from pipeline.model import PRESETS  # torch-free module
 
@@ -173,13 +177,13 @@ def validate(config: dict[str, Any]) -> list[str]:
     _positive(config, "tokenizer.vocab_size", errors, integer=True)
     _positive(config, "generation.max_new_tokens", errors, integer=True)
     optim = training.get("optim")
-    valid_optims = optimizer_names()
+    valid_optims = optimizer_names() if check_training_args else []
     if valid_optims and optim not in valid_optims:
         errors.append(
             f"training.optim {optim!r} is not a TrainingArguments optimizer; valid: "
             + ", ".join(valid_optims)
         )
-    names = training_argument_names()
+    names = training_argument_names() if check_training_args else set()
     unknown = sorted(set(training) - names - LOCAL_TRAINING_KEYS) if names else []
     for key in unknown:
         hint = difflib.get_close_matches(key, sorted(training_argument_names()), n=1)

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,23 +37,6 @@ class Entry:
     path: Path
 
 
-@contextmanager
-def _without_transformers() -> Iterator[None]:
-    """pipeline.config.validate() checks TrainingArguments names by importing transformers (and
-    with it torch: seconds). The report only needs names and overrides, so hide the package:
-    validate() treats the ImportError as "transformers not installed" and skips that check."""
-    saved = sys.modules.get("transformers", None)
-    present = "transformers" in sys.modules
-    sys.modules["transformers"] = None  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        if present:
-            sys.modules["transformers"] = saved  # type: ignore[assignment]
-        else:
-            del sys.modules["transformers"]
-
-
 def default_profile(results: Path) -> str:
     """$PROFILE when set; else the profile the records were made with (the pipeline picks gpu
     by itself on a CUDA machine, and the report cannot ask torch); else cpu."""
@@ -77,8 +57,7 @@ def default_profile(results: Path) -> str:
 def load_entries(results: Path, profile: str, matrix: Path | None) -> list[Entry]:
     """Read results/<name>/record.json for each experiment of the matrix."""
     try:
-        with _without_transformers():
-            experiments = load_matrix(profile, matrix_file=matrix)
+        experiments = load_matrix(profile, matrix_file=matrix, check_training_args=False)
     except ConfigError as e:
         raise ReportError(f"cannot read the experiment matrix: {e}") from None
     entries = []
