@@ -19,7 +19,7 @@ else
 SETUP := check-env
 endif
 
-.PHONY: help all setup check-env data experiments experiment report test test-fast lint format bench clean distclean
+.PHONY: help all setup check-env data experiments experiment list report test test-fast lint format bench bench-fixed-time clean distclean
 
 help: ## list the targets
 	@echo "Usage: make <target> [PROFILE=cpu|gpu|micro] [NAME=experiment] [PYTHON=python3]"
@@ -76,8 +76,11 @@ format: $(SETUP) ## ruff format and autofix
 	$(PYTHON) -m ruff format .
 	$(PYTHON) -m ruff check --fix .
 
-bench: $(SETUP) ## benchmarks: data stage, report render, training throughput
-	for b in bench/*.py; do echo "== $$b"; $(PYTHON) $$b; done
+bench: $(SETUP) ## benchmarks: data stage, report render, training throughput (minutes)
+	for b in data report throughput; do echo "== bench/$$b.py"; $(PYTHON) bench/$$b.py; done
+
+bench-fixed-time: $(SETUP) ## course recipe vs baseline, same wall clock: MINUTES=10 (2x that long)
+	$(PYTHON) bench/fixed_time.py --minutes $${MINUTES:-10}
 
 clean: ## remove the report and the experiment results (keeps the data cache and .venv)
 	rm -rf $(OUT) $(RESULTS)
