@@ -83,7 +83,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{exp.name:<16} {exp.config_hash}  {state:<10}  {exp.description}")
             return 0
         check_writable(args.results)
-        print(f"profile {profile}; results in {args.results}")
+        from pipeline.environment import device_name
+
+        print(f"profile {profile} on {device_name()}; results in {args.results}")
         start = time.perf_counter()
         if args.command == "data":
             from pipeline.data import prepare_data
