@@ -18,6 +18,7 @@ from pipeline.record import write_json_atomic
 
 EOS = "<|endoftext|>"
 INFO_FILE = "tokenizer_info.json"
+SAMPLE_LINE = "df = pd.read_csv('data.csv'); plt.scatter(df.x, df.y)"  # shown split in the report
 
 
 def tokenizer_key(corpus_key: str, tok_cfg: dict[str, Any], context_length: int) -> str:
@@ -75,6 +76,11 @@ def load_pretrained(name_or_path: str):
     return tokenizer
 
 
+def split_tokens(tokenizer, text: str) -> list[str]:
+    """How text splits: each token decoded on its own (a space shows as a leading space)."""
+    return [tokenizer.decode([i]) for i in tokenizer(text, add_special_tokens=False)["input_ids"]]
+
+
 def chars_per_token(tokenizer, texts: list[str]) -> float:
     encoded = tokenizer.backend_tokenizer.encode_batch(texts, add_special_tokens=False)
     tokens = sum(len(e.ids) for e in encoded)
@@ -115,6 +121,9 @@ def build_tokenizer(
         "eos_token": tokenizer.eos_token,
         "eos_token_id": tokenizer.eos_token_id,
         "chars_per_token": round(chars_per_token(tokenizer, sample), 4) if sample else None,
+        "special_tokens": tokenizer.all_special_tokens,
+        "sample_line": SAMPLE_LINE,
+        "sample_tokens": split_tokens(tokenizer, SAMPLE_LINE),
         "key": key,
     }
     # Save into a temp folder, then rename: a killed run never leaves a half tokenizer.

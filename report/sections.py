@@ -61,7 +61,7 @@ DATA_KEYS = (
     "source", "keywords", "files_seen", "files_kept", "bytes_kept", "filtered", "dedup_removed",
     "train_files", "valid_files", "train_bytes", "valid_bytes", "libraries", "train_tokens",
     "valid_tokens", "vocab_size", "chunking_mode", "context_length", "train_chunks",
-    "valid_chunks", "tokens_dropped", "tokenizer", "subset_removed",
+    "valid_chunks", "tokens_dropped", "tokenizer", "subset_removed", "tokens_dropped_by_mode",
 )  # fmt: skip
 
 
@@ -79,7 +79,9 @@ def data_view(experiments: list[Experiment]) -> tuple[dict[str, Any] | None, str
             view["libraries_total"] = len(libraries)
             tok = data.get("tokenizer") or {}
             view["tokenizer"] = {
-                k: tok.get(k) for k in ("name", "kind", "path", "vocab_size", "chars_per_token")
-            }
+                k: tok.get(k)
+                for k in ("name", "kind", "path", "vocab_size", "chars_per_token", "special_tokens",
+                          "sample_line", "sample_tokens")
+            }  # fmt: skip
             return view, exp.name
     return None, None

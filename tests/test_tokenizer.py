@@ -27,6 +27,8 @@ def test_trains_byte_level_bpe_with_eos_as_bos_eos_pad(tmp_path, corpus):
     text = "df = pd.DataFrame()\n\tü→ 😀"
     assert tok.decode(tok(text)["input_ids"]) == text  # byte-level: nothing is ever unknown
     assert tok.model_max_length == 128
+    assert "".join(info["sample_tokens"]) == info["sample_line"]  # the split the report shows
+    assert EOS in info["special_tokens"]
 
 
 def test_not_retrained_when_inputs_unchanged(tmp_path, corpus):
