@@ -217,7 +217,8 @@ _DRIVER = inspect.getsource(_sandbox_main) + "\n_sandbox_main()\n"
 def _limit_resources(cpu_seconds: int) -> None:
     """preexec_fn: runs in the child between fork and exec, so the limits bind the program."""
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
+    # Soft below hard: the kernel sends SIGXCPU (read as "timed out") before its SIGKILL.
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
     resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT, FILE_LIMIT))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
