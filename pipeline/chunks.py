@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from pipeline.cache import publish
 from pipeline.record import write_json_atomic
 
 STATS_FILE = "chunk_stats.json"
@@ -125,14 +124,9 @@ def build_chunks(
     stats["tokens_dropped_by_mode"] = dropped_by_mode
     stats["chunks_key"] = key
 
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=cache_dir, prefix=f".chunks-{key}."))
-    try:
+    def write(tmp: Path) -> None:
         DatasetDict(splits).save_to_disk(str(tmp))
         write_json_atomic(tmp / STATS_FILE, stats)
-        if folder.exists():
-            shutil.rmtree(folder)
-        tmp.rename(folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+
+    publish(folder, STATS_FILE, write)
     return load_from_disk(str(folder)), stats

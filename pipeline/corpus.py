@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -22,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pipeline import corpus_sources as sources
+from pipeline.cache import publish
 from pipeline.config import ConfigError
 from pipeline.corpus_filters import FILTERS, Screen, unit_hash
 from pipeline.corpus_sources import COLUMNS
@@ -339,34 +338,10 @@ def load_cached(folder: Path) -> tuple[datasets.DatasetDict, dict[str, Any]] | N
 
 
 def save(dsd: datasets.DatasetDict, stats: dict[str, Any], folder: Path) -> None:
-    """Write into a temporary folder, stats.json last, then rename: a killed build leaves no
-    folder that looks complete."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_builds(folder)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.{os.getpid()}."))
-    try:
+    """stats.json is written last: a folder without it is not a cache entry."""
+
+    def write(tmp: Path) -> None:
         dsd.save_to_disk(str(tmp))
         write_json_atomic(tmp / STATS_FILE, stats)
-        try:
-            os.rename(tmp, folder)
-        except OSError:  # the folder exists: a concurrent build of the same key, or debris
-            if (folder / STATS_FILE).is_file():
-                shutil.rmtree(tmp)
-            else:
-                shutil.rmtree(folder)
-                os.rename(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
-
-def remove_stale_builds(folder: Path) -> None:
-    """Temporary folders of builds whose process is gone (killed, crashed)."""
-    for tmp in folder.parent.glob(f".{folder.name}.*"):
-        try:
-            pid = int(tmp.name.split(".")[2])
-            os.kill(pid, 0)  # signal 0: only asks whether the process exists
-        except ProcessLookupError:
-            shutil.rmtree(tmp, ignore_errors=True)
-        except (ValueError, IndexError, PermissionError):
-            continue
+    publish(folder, STATS_FILE, write)

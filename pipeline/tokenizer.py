@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from pipeline.cache import publish
 from pipeline.config import ConfigError
 from pipeline.record import write_json_atomic
 
@@ -126,15 +125,10 @@ def build_tokenizer(
         "sample_tokens": split_tokens(tokenizer, SAMPLE_LINE),
         "key": key,
     }
-    # Save into a temp folder, then rename: a killed run never leaves a half tokenizer.
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=cache_dir, prefix=f".tokenizer-{key}."))
-    try:
+
+    def write(tmp: Path) -> None:  # info last: a folder without it is not a cache entry
         tokenizer.save_pretrained(tmp)
         write_json_atomic(tmp / INFO_FILE, info)
-        if folder.exists():
-            shutil.rmtree(folder)
-        tmp.rename(folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+
+    publish(folder, INFO_FILE, write)
     return AutoTokenizer.from_pretrained(folder), info
