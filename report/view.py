@@ -47,6 +47,10 @@ class Prompt:
     samples_valid: int  # of those, how many parse
     samples_matching: int  # of those, how many contain every expected pattern
 
+    @property
+    def patterns_hit(self) -> bool:
+        return all(ok for _, ok in self.patterns)
+
 
 @dataclass
 class Experiment:

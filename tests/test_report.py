@@ -17,7 +17,7 @@ import pytest
 from pypdf import PdfReader
 
 from pipeline.record import RECORD_FILE
-from report.fmt import pct, ppl
+from report.fmt import num, pct, ppl
 from report.make import make_report
 from report.render import environment, module
 from tests.fixtures.records import add_to_matrix, update_record, write_fixture_set
@@ -225,3 +225,20 @@ def test_sampled_pass_at_k_and_humaneval_are_shown(rendered: SimpleNamespace) ->
     assert "HumanEval" in text
     for k, v in evaluation["humaneval"]["pass_at_k"].items():
         assert f"{k} {pct(v)}" in text
+
+
+def test_code_generation_table_shows_bits_per_byte_beside_perplexity(
+    rendered: SimpleNamespace,
+) -> None:
+    t = words()
+    assert t.heading["codegen"] in rendered.pdf
+    table = rendered.pdf.split(t.heading["codegen"], 1)[1]
+    for name, record in rendered.records.items():
+        evaluation = record["evaluation"]
+        if evaluation and evaluation.get("bits_per_byte") is not None:
+            row = re.search(rf"{re.escape(name)}\s+(\S+)\s+(\S+)", table)
+            assert row, name
+            assert row.groups() == (
+                ppl(evaluation["perplexity"]),
+                num(evaluation["bits_per_byte"]),
+            ), name
