@@ -53,11 +53,14 @@ def fmt(x) -> str:
 
 
 def print_summary(rows: list[dict]) -> None:
-    print(f"\n{'experiment':<16} {'status':<9} {'step-0 loss':>11} {'eval loss':>10} {'ppl':>10}")
+    print(
+        f"\n{'experiment':<16} {'status':<9} {'step-0 loss':>11} {'eval loss':>10} {'ppl':>10} "
+        f"{'bits/byte':>9}"
+    )
     for r in rows:
         print(
             f"{r['name']:<16} {r['status']:<9} {fmt(r['step0_eval_loss']):>11} "
-            f"{fmt(r['eval_loss']):>10} {fmt(r['perplexity']):>10}"
+            f"{fmt(r['eval_loss']):>10} {fmt(r['perplexity']):>10} {fmt(r['bits_per_byte']):>9}"
         )
         if r["error"]:
             print(f"    {r['error']}")

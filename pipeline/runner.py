@@ -288,5 +288,6 @@ def summary_row(record: dict[str, Any]) -> dict[str, Any]:
         "step0_eval_loss": evaluation.get("step0_eval_loss"),
         "eval_loss": (evaluation.get("eval_results") or {}).get("eval_loss"),
         "perplexity": evaluation.get("perplexity"),
+        "bits_per_byte": evaluation.get("bits_per_byte"),
         "error": record.get("error"),
     }
