@@ -149,6 +149,7 @@ def test_second_holder_waits_and_says_who_holds_the_lock(tmp_path, capsys):
         ("[a]\ntraining.warmup_step = 3\n", "did you mean 'training.warmup_steps'"),
         ("['a b']\n", "becomes a folder name"),
         ("[a]\ntraining.max_steps = 1.5\n", "max_steps must be a positive whole number"),
+        ("[a]\n[a]\n", "not valid TOML (Cannot declare ('a',) twice"),  # duplicate experiment names
     ],
 )
 def test_bad_config_exits_2_with_one_line_and_runs_nothing(tmp_path, text, message):
