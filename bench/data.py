@@ -41,6 +41,22 @@ def timed(fn, *args, **kwargs) -> tuple[Any, float]:
     return out, time.perf_counter() - start
 
 
+def seconds_in_new_process(statement: str, profile: str, cache: Path) -> float:
+    """Wall time of `statement` in a fresh interpreter, imports included; it sees the profile's
+    config as `c` and the cache folder as `cache`."""
+    code = (
+        "import sys, time; t = time.perf_counter(); sys.path.insert(0, sys.argv[1]);"
+        "from pathlib import Path; from pipeline.config import profile_config;"
+        "c = profile_config(sys.argv[2]); cache = Path(sys.argv[3]);"
+        f"{statement}; print(time.perf_counter() - t)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(ROOT), profile, str(cache)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return float(out.stdout.strip().splitlines()[-1])
+
+
 def bench_corpus(profile: str, config: dict[str, Any], cache: Path) -> list[Row]:
     from pipeline import corpus_sources
     from pipeline.corpus import build_corpus
@@ -58,20 +74,11 @@ def bench_corpus(profile: str, config: dict[str, Any], cache: Path) -> list[Row]
     kept = stats["bytes_kept"] / 1e6
     dropped = ", ".join(f"{k} {v}" for k, v in stats["filtered"].items() if v)
     # A new process pays the imports too: what a second `make data` sees.
-    code = (
-        "import sys, time; t = time.perf_counter(); sys.path.insert(0, sys.argv[1]);"
-        "from pathlib import Path; from pipeline.config import profile_config;"
-        "from pipeline.corpus import build_corpus; c = profile_config(sys.argv[2]);"
-        "build_corpus(c['data'], Path(sys.argv[3]), seed=c['seed']);"
-        "print(time.perf_counter() - t)"
+    fresh = seconds_in_new_process(
+        "from pipeline.corpus import build_corpus; build_corpus(c['data'], cache, seed=c['seed'])",
+        profile,
+        cache,
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code, str(ROOT), profile, str(cache)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    fresh = float(out.stdout.strip().splitlines()[-1])
     return [
         Row(
             "corpus",
@@ -104,17 +111,9 @@ def bench_tokenizer_and_chunks(profile: str, config: dict[str, Any], cache: Path
     chunk_args = (config["chunking"], tok, corpus, info["key"], cache)
     (_, cstats), chunks_cold = timed(build_chunks, *chunk_args)
     _, chunks_cached = timed(build_chunks, *chunk_args)
-    code = (
-        "import sys, time; t = time.perf_counter(); sys.path.insert(0, sys.argv[1]);"
-        "from pathlib import Path; from pipeline.config import profile_config;"
-        "from pipeline.data import prepare_data; c = profile_config(sys.argv[2]);"
-        "prepare_data(c, Path(sys.argv[3])); print(time.perf_counter() - t)"
+    fresh = seconds_in_new_process(
+        "from pipeline.data import prepare_data; prepare_data(c, cache)", profile, cache
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code, str(ROOT), profile, str(cache)],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    fresh = float(out.stdout.strip().splitlines()[-1])
     tokens = cstats["train_tokens"] + cstats["valid_tokens"]
     return [
         Row("tokenizer", "cold", tok_cold, train_mb, f"MB trained on; vocab {info['vocab_size']}"),

@@ -177,17 +177,24 @@ def bars(
 def libraries(rows: list[tuple[str, float]]) -> plt.Figure:
     """The corpus' largest libraries by bytes kept."""
     fig, ax = plt.subplots(figsize=(WIDE * 0.8, 0.27 * len(rows) + 0.7))
-    names = [n for n, _ in rows][::-1]
-    mb = [b / 1e6 for _, b in rows][::-1]
-    ax.barh(range(len(rows)), mb, color="#4c72b0", height=0.6)
-    for y, v in enumerate(mb):
-        ax.annotate(f"{v:.1f}", (v, y), xytext=(3, 0), textcoords="offset points", va="center")
-    ax.set_yticks(range(len(rows)), names)
-    ax.grid(axis="y", visible=False)
-    ax.set_xlim(0, max(mb, default=1) * 1.15)
+    names = [n for n, _ in rows]
+    mb = [b / 1e6 for _, b in rows]
+    _labelled_bars(ax, names, mb, "#4c72b0", [f"{v:.1f}" for v in mb], headroom=1.15)
     ax.set_xlabel("bytes of Python kept (MB)")
     fig.tight_layout()
     return fig
+
+
+def _labelled_bars(ax, labels: list[str], values: list[float], colour: str, texts: list[str],
+                   headroom: float) -> None:  # fmt: skip
+    """Horizontal bars, first label on top, each value written at the end of its bar."""
+    labels, values, texts = labels[::-1], values[::-1], texts[::-1]
+    ax.barh(range(len(values)), values, color=colour, height=0.6)
+    for y, (v, text) in enumerate(zip(values, texts, strict=True)):
+        ax.annotate(text, (v, y), xytext=(3, 0), textcoords="offset points", va="center")
+    ax.set_yticks(range(len(values)), labels)
+    ax.grid(axis="y", visible=False)
+    ax.set_xlim(0, max(values, default=1) * headroom)
 
 
 # --- architecture ----------------------------------------------------------------------------
@@ -196,15 +203,13 @@ def libraries(rows: list[tuple[str, float]]) -> plt.Figure:
 def parameters(parts: list[tuple[str, int]]) -> plt.Figure:
     """Parameters per part of the model (the tied head adds none)."""
     fig, ax = plt.subplots(figsize=(WIDE * 0.48, 1.55))
-    labels = [p for p, _ in parts][::-1]
-    counts = [n / 1e6 for _, n in parts][::-1]
-    ax.barh(range(len(parts)), counts, color="#55a868", height=0.6)
-    for y, (v, label) in enumerate(zip(counts, labels, strict=True)):
-        text = f"{v:.3f} M" if v else ("0 (tied)" if label == "head" else "0")
-        ax.annotate(text, (v, y), xytext=(3, 0), textcoords="offset points", va="center")
-    ax.set_yticks(range(len(parts)), labels)
-    ax.grid(axis="y", visible=False)
-    ax.set_xlim(0, max(counts, default=1) * 1.45)
+    labels = [p for p, _ in parts]
+    counts = [n / 1e6 for _, n in parts]
+    texts = [
+        f"{v:.3f} M" if v else ("0 (tied)" if p == "head" else "0")
+        for p, v in zip(labels, counts, strict=True)
+    ]
+    _labelled_bars(ax, labels, counts, "#55a868", texts, headroom=1.45)
     ax.set_xlabel("parameters (millions)")
     fig.tight_layout()
     return fig
