@@ -26,6 +26,7 @@ def gpt2_config_values(preset: str, vocab_size: int, context_length: int, eos_id
         "n_positions": context_length,
         "bos_token_id": eos_id,
         "eos_token_id": eos_id,
+        "pad_token_id": eos_id,  # as the tokenizer: generation then needs no config fix-up
     }
 
 
