@@ -123,8 +123,8 @@ def run_experiment(exp: Experiment, results: Path, cache: Path) -> dict[str, Any
     from transformers import set_seed
 
     from pipeline.data import prepare_data
-    from pipeline.environment import environment, now, peak_flops
-    from pipeline.evaluate import evaluation_section, mfu
+    from pipeline.environment import environment
+    from pipeline.evaluate import evaluation_section
     from pipeline.humaneval import evaluate_humaneval
     from pipeline.model import build_model, gpt2_config_values, parameter_breakdown
     from pipeline.prompts import complete, load_prompts, sample_summary
@@ -152,7 +152,6 @@ def run_experiment(exp: Experiment, results: Path, cache: Path) -> dict[str, Any
         "prompts": [],
         "weights": None,
     }
-    trainer = None
     try:
         prompts = load_prompts(cfg["generation"]["prompts_file"])  # fail before training
         with main_process_first():
@@ -186,32 +185,17 @@ def run_experiment(exp: Experiment, results: Path, cache: Path) -> dict[str, Any
         if resume:
             print(f"    resuming from the last checkpoint in {relative(ckpt_dir)}")
         train_out = trainer.train(resume_from_checkpoint=True if resume else None)
-        history = trainer.state.log_history
-        args = trainer.args
-        tokens_per_step = (
-            args.per_device_train_batch_size * args.gradient_accumulation_steps
-            * args.world_size * cfg["chunking"]["context_length"]
-        )  # fmt: skip
-        seconds = train_only_seconds(train_out.metrics, history)
-        tokens_seen = trainer.state.global_step * tokens_per_step
-        tps = tokens_seen / seconds
-        peak = peak_flops(record["environment"]["device"])
-        record["training"] = {
-            "args": {k: v for k, v in cfg["training"].items()},
-            "speed": speed,
-            "log_history": history,
-            "train_runtime_s": float(train_out.metrics.get("train_runtime", 0.0)),
-            "train_only_s": seconds,
-            "train_loss": next((e["loss"] for e in reversed(history) if "loss" in e), None),
-            "steps": trainer.state.global_step,
-            "tokens_per_step": tokens_per_step,
-            "tokens_seen": tokens_seen,
-            "tokens_per_second": tps,
-            "mfu": mfu(tps, values, params["total"], peak),
-            "resumed": resume,
-            "world_size": args.world_size,
-            "stopped_by_time_budget_at": budget.stopped_at,
-        }
+        record["training"] = training_section(
+            trainer,
+            train_out.metrics,
+            cfg,
+            values,
+            params["total"],
+            record["environment"]["device"],
+        )
+        record["training"].update(
+            speed=speed, resumed=resume, stopped_by_time_budget_at=budget.stopped_at
+        )
         if divergence.diverged_at is not None:
             record["status"] = "diverged"
             record["error"] = (
@@ -219,6 +203,7 @@ def run_experiment(exp: Experiment, results: Path, cache: Path) -> dict[str, Any
             )
             return finish(record, folder)
 
+        history = trainer.state.log_history
         step0 = next((e["eval_loss"] for e in history if "eval_loss" in e and e["step"] == 0), None)
         eval_results = trainer.evaluate()
         record["evaluation"] = evaluation_section(
@@ -247,15 +232,52 @@ def run_experiment(exp: Experiment, results: Path, cache: Path) -> dict[str, Any
         message = str(e).strip().splitlines()[0] if str(e).strip() else ""
         record["error"] = f"{type(e).__name__}: {message}"
         traceback.print_exc()
-    record["environment"]["ended_at"] = now()
     return finish(record, folder)
 
 
+def training_section(
+    trainer, metrics: dict[str, Any], cfg: dict[str, Any], values: dict, n_params: int, device: str
+) -> dict[str, Any]:
+    """The record's training part: the curve, timings and throughput of a finished train()."""
+    from pipeline.environment import peak_flops
+    from pipeline.evaluate import mfu
+
+    history, args = trainer.state.log_history, trainer.args
+    tokens_per_step = (
+        args.per_device_train_batch_size * args.gradient_accumulation_steps
+        * args.world_size * cfg["chunking"]["context_length"]
+    )  # fmt: skip
+    seconds = train_only_seconds(metrics, history)
+    tokens_seen = trainer.state.global_step * tokens_per_step
+    return {
+        "args": dict(cfg["training"]),
+        "log_history": history,
+        "train_runtime_s": float(metrics.get("train_runtime", 0.0)),
+        "train_only_s": seconds,
+        "train_loss": next((e["loss"] for e in reversed(history) if "loss" in e), None),
+        "steps": trainer.state.global_step,
+        "tokens_per_step": tokens_per_step,
+        "tokens_seen": tokens_seen,
+        "tokens_per_second": tokens_seen / seconds,
+        "mfu": mfu(tokens_seen / seconds, values, n_params, peak_flops(device)),
+        "world_size": args.world_size,
+    }
+
+
 def finish(record: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """Write the record (rank 0). A failed rerun keeps the last complete record beside it, as
+    record.previous.json, instead of overwriting the only copy of those results."""
     from pipeline.environment import now
 
     record["environment"]["ended_at"] = record["environment"]["ended_at"] or now()
     if is_main():
+        path = folder / RECORD_FILE
+        if record["status"] != "complete" and path.exists():
+            try:
+                if read_record(path)["status"] == "complete":
+                    os.replace(path, folder / "record.previous.json")
+            except RecordError:
+                pass  # nothing worth keeping
         write_record(folder, record)
     return record
 

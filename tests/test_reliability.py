@@ -168,3 +168,17 @@ def test_unwritable_results_folder(tmp_path):
     (tmp_path / "matrix.toml").write_text("[a]\n")
     out = cli("--matrix", str(tmp_path / "matrix.toml"), "--results", target, "run", tmp=tmp_path)
     assert out.returncode == 2 and "is not writable" in out.stderr
+
+
+def test_failed_rerun_keeps_the_last_complete_record(tmp_path):
+    from pipeline.record import read_record, write_record
+    from pipeline.runner import finish
+    from tests.test_record import minimal
+
+    folder = tmp_path / "exp"
+    write_record(folder, minimal())
+    failed = minimal("failed", error="RuntimeError: out of memory")
+    failed["environment"] = {"ended_at": None}
+    finish(failed, folder)
+    assert read_record(folder / "record.json")["status"] == "failed"
+    assert read_record(folder / "record.previous.json")["status"] == "complete"
