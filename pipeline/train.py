@@ -165,13 +165,16 @@ def make_trainer(
     seed: int,
     callbacks: list | None = None,
 ) -> Trainer:
-    eval_n = min(len(chunks["valid"]), int(train_cfg.get("max_eval_samples", len(chunks["valid"]))))
+    valid = chunks["valid"]
+    eval_n = min(len(valid), int(train_cfg.get("max_eval_samples", len(valid))))
+    # Evenly spaced blocks: the first N would all come from the first few validation files.
+    eval_rows = np.unique(np.linspace(0, len(valid) - 1, eval_n).round().astype(int))
     return Trainer(
         model=model,
         args=training_arguments(train_cfg, speed, out_dir, seed),
         data_collator=collate,
         train_dataset=chunks["train"],
-        eval_dataset=chunks["valid"].select(range(eval_n)),
+        eval_dataset=valid.select(eval_rows),
         processing_class=tokenizer,
         compute_metrics=token_metrics(list(key_token_ids(tokenizer).values()))
         if tokenizer
