@@ -21,7 +21,7 @@ from transformers import TrainerCallback, set_seed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pipeline.environment import device_name, peak_flops  # noqa: E402
-from pipeline.evaluate import flops_per_token  # noqa: E402
+from pipeline.evaluate import mfu  # noqa: E402
 from pipeline.model import build_model, gpt2_config_values  # noqa: E402
 from pipeline.train import make_trainer, resolve_speed  # noqa: E402
 
@@ -92,9 +92,9 @@ def measure(name, train_values, speed_cfg, preset, vocab, steps, warmup, tmp) ->
     tokens = (steps - warmup) * per_step * context
     tps = tokens / (timer.end - timer.start)
     n_params = sum(p.numel() for p in model.parameters())
-    peak = peak_flops(device_name())
-    mfu = f"{tps * flops_per_token(values, n_params) / peak:.1%}" if peak else "-"
-    print(f"{name:<15} {tps:>12,.0f} tokens/s   MFU {mfu:>6}   bf16={speed['bf16']}  "
+    utilisation = mfu(tps, values, n_params, peak_flops(device_name()))
+    shown = f"{utilisation:.1%}" if utilisation is not None else "-"
+    print(f"{name:<15} {tps:>12,.0f} tokens/s   MFU {shown:>6}   bf16={speed['bf16']}  "
           f"attn={speed['attn_implementation']}  batch={per_step}", flush=True)  # fmt: skip
     return tps
 

@@ -73,8 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         experiments = load_matrix(profile, matrix_file=args.matrix)
         from pipeline.prompts import load_prompts
 
-        for exp in experiments:
-            load_prompts(exp.config["generation"]["prompts_file"])
+        for prompts_file in {exp.config["generation"]["prompts_file"] for exp in experiments}:
+            load_prompts(prompts_file)  # a broken prompts file stops before any training
         if args.command == "validate":
             print(f"ok: {len(experiments)} experiments on profile {profile}")
             return 0
