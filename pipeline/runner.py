@@ -129,7 +129,13 @@ def run_experiment(exp: Experiment, results: Path, cache: Path) -> dict[str, Any
     from pipeline.model import build_model, gpt2_config_values, parameter_breakdown
     from pipeline.prompts import complete, load_prompts, sample_summary
     from pipeline.stages import stage
-    from pipeline.train import DivergenceStop, TimeBudget, make_trainer, resolve_speed
+    from pipeline.train import (
+        DivergenceStop,
+        StepClock,
+        TimeBudget,
+        make_trainer,
+        resolve_speed,
+    )
 
     folder = results / exp.name
     cfg = exp.config
@@ -159,6 +165,10 @@ def run_experiment(exp: Experiment, results: Path, cache: Path) -> dict[str, Any
         record["data"] = data.stats
         speed = resolve_speed(cfg["speed"])
         torch.set_num_threads(speed["threads"])
+        if speed["torch_compile"]:
+            # Each experiment's new model adds guards to the same forward; past dynamo's
+            # recompile limit it would silently run eager. The on-disk cache keeps this cheap.
+            torch._dynamo.reset()
         values = gpt2_config_values(
             cfg["model"]["preset"],
             len(data.tokenizer),
@@ -178,9 +188,10 @@ def run_experiment(exp: Experiment, results: Path, cache: Path) -> dict[str, Any
                 write_json_atomic(ckpt_dir / IDENTITY_FILE, {"config_hash": exp.config_hash})
         divergence = DivergenceStop()
         budget = TimeBudget(float(cfg["training"].get("time_budget_s", 0)))
+        clock = StepClock()
         trainer = make_trainer(
             model, data.tokenizer, data.chunks, cfg["training"], speed, ckpt_dir, cfg["seed"],
-            callbacks=[divergence, budget],
+            callbacks=[divergence, budget, clock],
         )  # fmt: skip
         if resume:
             print(f"    resuming from the last checkpoint in {relative(ckpt_dir)}")
@@ -192,6 +203,7 @@ def run_experiment(exp: Experiment, results: Path, cache: Path) -> dict[str, Any
             values,
             params["total"],
             record["environment"]["device"],
+            clock.steady(),
         )
         record["training"].update(
             speed=speed, resumed=resume, stopped_by_time_budget_at=budget.stopped_at
@@ -236,9 +248,18 @@ def run_experiment(exp: Experiment, results: Path, cache: Path) -> dict[str, Any
 
 
 def training_section(
-    trainer, metrics: dict[str, Any], cfg: dict[str, Any], values: dict, n_params: int, device: str
+    trainer,
+    metrics: dict[str, Any],
+    cfg: dict[str, Any],
+    values: dict,
+    n_params: int,
+    device: str,
+    steady: tuple[float, int] | None = None,
 ) -> dict[str, Any]:
-    """The record's training part: the curve, timings and throughput of a finished train()."""
+    """The record's training part: the curve, timings and throughput of a finished train().
+
+    tokens_per_second is the steady rate (StepClock: warm-up steps, evaluations and checkpoints
+    left out) when there is one; tokens_per_second_overall counts every second of training."""
     from pipeline.environment import peak_flops
     from pipeline.evaluate import mfu
 
@@ -249,6 +270,8 @@ def training_section(
     )  # fmt: skip
     seconds = train_only_seconds(metrics, history)
     tokens_seen = trainer.state.global_step * tokens_per_step
+    overall = tokens_seen / seconds
+    rate = steady[1] * tokens_per_step / steady[0] if steady and steady[0] > 0 else overall
     return {
         "args": dict(cfg["training"]),
         "log_history": history,
@@ -258,8 +281,10 @@ def training_section(
         "steps": trainer.state.global_step,
         "tokens_per_step": tokens_per_step,
         "tokens_seen": tokens_seen,
-        "tokens_per_second": tokens_seen / seconds,
-        "mfu": mfu(tokens_seen / seconds, values, n_params, peak_flops(device)),
+        "tokens_per_second": rate,
+        "tokens_per_second_overall": overall,
+        "steady_steps": steady[1] if steady else None,
+        "mfu": mfu(rate, values, n_params, peak_flops(device)),
         "world_size": args.world_size,
     }
 
