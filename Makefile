@@ -24,7 +24,7 @@ SETUP_PIPELINE := check-env-pipeline
 SETUP_REPORT := check-env-report
 endif
 
-.PHONY: help all setup check-env check-env-pipeline check-env-report data experiments experiment list report test test-fast lint format bench bench-fixed-time clean distclean
+.PHONY: help all setup examples-report check-env check-env-pipeline check-env-report data experiments experiment list report test test-fast lint format bench bench-fixed-time clean distclean
 
 help: ## list the targets
 	@echo "Usage: make <target> [PROFILE=cpu|gpu|micro] [NAME=experiment] [PYTHON=python3]"
@@ -69,6 +69,11 @@ list: $(SETUP_PIPELINE) ## list the experiments and whether each is up to date
 
 report: $(SETUP_REPORT) ## render report.md/.html/.pdf from the records only (no training)
 	$(PYTHON) -m report --results $(RESULTS) --out $(OUT)
+
+examples-report: $(SETUP_REPORT) ## re-render examples/gpu-h100/report from its H100 records
+	$(PYTHON) -m report --results examples/gpu-h100/records --matrix examples/gpu-h100/matrix.toml \
+	  --profile gpu --out examples/gpu-h100/report --no-notebooks
+	rm -f examples/gpu-h100/report/report.html  # 440 kB of inlined figures; md and pdf are enough
 
 test: $(SETUP) ## the test suite (what CI runs)
 	$(PYTHON) -m pytest -q

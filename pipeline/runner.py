@@ -286,6 +286,7 @@ def training_section(
         "steady_steps": steady[1] if steady else None,
         "mfu": mfu(rate, values, n_params, peak_flops(device)),
         "world_size": args.world_size,
+        "train_blocks": len(trainer.train_dataset),  # after whole_batches() under compile
     }
 
 

@@ -11,7 +11,15 @@ from datasets import Dataset
 
 from pipeline.evaluate import bits_per_byte, flops_per_token, mfu, token_byte_lengths
 from pipeline.tokenizer import train_bpe
-from pipeline.train import DivergenceStop, TimeBudget, key_token_ids, shrink_logits, token_metrics
+from pipeline.train import (
+    DivergenceStop,
+    StepClock,
+    TimeBudget,
+    key_token_ids,
+    shrink_logits,
+    token_metrics,
+    whole_batches,
+)
 
 
 def control():
@@ -36,6 +44,36 @@ def test_time_budget_stops_after_the_budget_only():
     assert not cb.on_step_end(None, state, control()).should_training_stop
     time.sleep(0.06)
     assert cb.on_step_end(None, state, control()).should_training_stop and cb.stopped_at == 3
+
+
+def test_step_clock_leaves_out_warm_up_evaluations_and_checkpoints(monkeypatch):
+    """Steps 1..20 take 1 s, except step 1 (compilation, 30 s), step 8 (after an evaluation,
+    10 s) and step 15 (after a checkpoint, 10 s): the steady rate sees 1-s steps only."""
+    durations = {1: 30.0, 8: 10.0, 15: 10.0}
+    clock, now = StepClock(), [0.0]
+    monkeypatch.setattr(time, "perf_counter", lambda: now[0])
+    for step in range(1, 21):
+        state = SimpleNamespace(global_step=step)
+        clock.on_step_begin(None, state, control())
+        now[0] += durations.get(step, 1.0)
+        clock.on_step_end(None, state, control())
+        # as in Trainer: evaluation and saving run after on_step_end, inside the next interval
+        if step == 7:
+            clock.on_evaluate(None, state, control())
+        if step == 14:
+            clock.on_save(None, state, control())
+    seconds, steps = clock.steady(skip_fraction=0.1, min_skip=5)
+    # steps 6..20 are past the warm-up; 8 and 15 followed an evaluation / a checkpoint
+    assert steps == 13 and seconds == pytest.approx(13.0)
+    assert StepClock().steady() is None
+
+
+def test_whole_batches_drops_only_the_short_last_batch():
+    data = Dataset.from_dict({"input_ids": [[i] for i in range(1003)]})
+    cut = whole_batches(data, 256)
+    assert len(cut) == 768 and cut[767]["input_ids"] == [767]
+    assert len(whole_batches(data.select(range(512)), 256)) == 512
+    assert len(whole_batches(data.select(range(100)), 256)) == 100  # less than a batch: keep all
 
 
 def test_token_metrics_exact_on_hand_made_logits():

@@ -1,0 +1,73 @@
+"""examples/gpu-h100: a real record set from an H100. The report renders it, and the headline
+tables in the READMEs print the records' own numbers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipeline.record import RECORD_FILE, read_record
+from report.fmt import num, pct, ppl
+from report.load import load_entries
+from report.make import make_report
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "gpu-h100"
+NAMES = ["baseline", "lr-x4", "adafactor", "grad-accum-x4", "steps-half", "baseline-3min"]
+
+
+def headline_row(record: dict) -> str:
+    """One row of the headline table, formatted as the READMEs print it."""
+    t, e = record["training"], record["evaluation"]
+    return (
+        f"| {record['name']} | {t['steps']:,} | {t['tokens_seen'] / 1e6:.1f}M "
+        f"| {num(e['eval_results']['eval_loss'])} | {ppl(e['perplexity'])} "
+        f"| {num(e['bits_per_byte'])} | {t['tokens_per_second']:,.0f} | {pct(t['mfu'])} "
+        f"| {t['train_runtime_s']:.0f} s |"
+    )
+
+
+@pytest.fixture(scope="module")
+def records() -> dict[str, dict]:
+    return {name: read_record(EXAMPLE / "records" / name / RECORD_FILE) for name in NAMES}
+
+
+def test_records_are_complete_current_and_from_an_h100(records: dict[str, dict]) -> None:
+    entries = load_entries(EXAMPLE / "records", "gpu", EXAMPLE / "matrix.toml")
+    assert [e.name for e in entries] == NAMES
+    assert all(e.state == "complete" and not e.stale for e in entries)
+    for record in records.values():
+        assert "H100" in record["environment"]["device"]
+        assert record["training"]["mfu"] > 0.05  # MFU is known for an H100
+        assert record["weights"]  # saved there; not committed (500 MB each)
+        assert not (EXAMPLE / "records" / record["name"] / "model").exists()
+
+
+@pytest.mark.parametrize("readme", ["README.md", "examples/gpu-h100/README.md"])
+def test_headline_tables_print_the_records(records: dict[str, dict], readme: str) -> None:
+    text = (ROOT / readme).read_text(encoding="utf-8")
+    for record in records.values():
+        assert headline_row(record) in text, f"{readme}: row of {record['name']} is out of date"
+
+
+def test_bench_numbers_in_the_readme_come_from_its_json() -> None:
+    bench = json.loads((EXAMPLE / "logs" / "throughput.json").read_text())
+    text = (EXAMPLE / "README.md").read_text(encoding="utf-8")
+    assert "H100" in bench["device"]
+    for run in bench["runs"]:
+        assert f"{run['tokens_per_second']:,.0f}" in text
+
+
+def test_the_report_renders_from_the_examples(tmp_path: Path, records: dict[str, dict]) -> None:
+    outputs, warnings = make_report(
+        EXAMPLE / "records", tmp_path, profile="gpu", matrix=EXAMPLE / "matrix.toml",
+        notebooks=False,
+    )  # fmt: skip
+    assert (tmp_path / "report.pdf").stat().st_size > 50_000
+    md = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "NVIDIA H100 80GB HBM3" in md
+    for record in records.values():
+        assert ppl(record["evaluation"]["perplexity"]) in md
+        assert record["prompts"][0]["completion"].strip().splitlines()[0] in md
