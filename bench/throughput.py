@@ -68,19 +68,25 @@ def course_recipe(cuda: bool) -> tuple[dict, dict]:
 
 
 def with_change(training: dict, speed: dict, change: str) -> tuple[dict, dict]:
-    """Apply one 'training.key=value' or 'speed.key=value' (value parsed as TOML)."""
+    """Apply one 'training.key=value', 'speed.key=value' or 'model.key=value' (a GPT2Config
+    field, such as model.resid_pdrop=0.0); the value is parsed as TOML."""
     key, _, raw = change.partition("=")
     section, _, name = key.strip().partition(".")
-    if section not in ("training", "speed") or not name or not raw:
-        raise SystemExit(f"--also {change!r}: write training.KEY=VALUE or speed.KEY=VALUE")
+    if section not in ("training", "speed", "model") or not name or not raw:
+        raise SystemExit(
+            f"--also {change!r}: write training.KEY=VALUE, speed.KEY=VALUE or model.KEY=VALUE"
+        )
     value = tomllib.loads(f"v = {raw.strip()}")["v"]
     training, speed = dict(training), dict(speed)
-    (training if section == "training" else speed)[name] = value
+    if section == "model":
+        speed["model"] = {**speed.get("model", {}), name: value}
+    else:
+        (training if section == "training" else speed)[name] = value
     return training, speed
 
 
 def measure(name, train_values, speed_cfg, preset, vocab, steps, warmup, tmp) -> dict:
-    values = gpt2_config_values(preset, vocab, CONTEXT, 0)
+    values = {**gpt2_config_values(preset, vocab, CONTEXT, 0), **speed_cfg.get("model", {})}
     speed = resolve_speed(speed_cfg)
     torch._dynamo.reset()  # each recipe compiles its own graphs, as in a fresh process
     set_seed(0)
@@ -133,7 +139,7 @@ def main() -> None:
     p.add_argument("--course-steps", type=int, default=None,
                    help="steps of the (slow) course recipe; default: a quarter of --steps")  # fmt: skip
     p.add_argument("--also", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                   help="one more run: the project's recipe with this value changed")  # fmt: skip
+                   help="one more run: the project's recipe with this value (or 'a=1; b=2') changed")  # fmt: skip
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = p.parse_args()
     training, speed, preset = project_recipe(args.profile)
@@ -142,8 +148,11 @@ def main() -> None:
           f"context {CONTEXT}")  # fmt: skip
     runs = {"course recipe": (*course_recipe(cuda), args.course_steps or max(5, args.steps // 4))}
     runs[f"project ({args.profile} profile)"] = (training, speed, args.steps)
-    for change in args.also:
-        runs[f"project + {change}"] = (*with_change(training, speed, change), args.steps)
+    for changes in args.also:  # 'a=1; b=2' changes several values in one run
+        t, s = training, speed
+        for change in changes.split(";"):
+            t, s = with_change(t, s, change)
+        runs[f"project + {changes}"] = (t, s, args.steps)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, (train_values, speed_cfg, steps) in runs.items():

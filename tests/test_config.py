@@ -36,8 +36,10 @@ def test_gpu_profile_is_the_course_model():
     cfg = load_matrix("gpu")[0].config
     assert cfg["model"]["preset"] == "gpt2-small"
     assert cfg["chunking"]["context_length"] == 128
-    assert cfg["training"]["per_device_train_batch_size"] == 32
-    assert cfg["training"]["gradient_accumulation_steps"] == 8
+    # the course's effective batch (32 x accumulation 8) as one micro-batch of 256
+    training = cfg["training"]
+    assert training["per_device_train_batch_size"] * training["gradient_accumulation_steps"] == 256
+    assert cfg["speed"]["torch_compile"] and cfg["speed"]["fused_optimizer"]
 
 
 def test_hash_ignores_speed_but_not_training():

@@ -3,6 +3,7 @@
 #
 #   bash examples/gpu-h100/run.sh matrix   # throughput bench, data, the whole gpu matrix (~9 min)
 #   bash examples/gpu-h100/run.sh 3min     # then: the baseline given 3 minutes of training
+#   bash examples/gpu-h100/run.sh bench    # the bench with the ideas still to measure (~5 min)
 #
 # The machine's own python3 is used as it is (PYTHON=...). Wheels for packages it lacks
 # (datasets, dill, multiprocess on the machines we used) may sit in .whl/: they are installed
@@ -72,6 +73,15 @@ EOF
   timeout "$(left)" $PY -m pipeline --profile "$profile" --results "$results" \
     --matrix "$matrix" experiment baseline-3min 2>&1 | tee "$out/3min.log" | grep -v -E 'it/s\]|s/it\]'
   ;;
-*) echo "usage: run.sh matrix|3min"; exit 2 ;;
+bench)
+  # Ideas for the 600k tokens/s goal, each one run beside the gpu profile (~40 s of compiling
+  # each): a larger micro-batch, no dropout (GPT-2's 0.1 costs RNG and masks), no workers.
+  timeout "$(left)" $PY bench/throughput.py --profile "$profile" \
+    --also training.per_device_train_batch_size=512 \
+    --also "model.resid_pdrop=0.0; model.embd_pdrop=0.0; model.attn_pdrop=0.0" \
+    --also speed.dataloader_num_workers=0 \
+    --json "$out/throughput-ideas.json" 2>&1 | tee "$out/throughput-ideas.log"
+  ;;
+*) echo "usage: run.sh matrix|3min|bench"; exit 2 ;;
 esac
 echo "stage $stage: $(( $(date +%s) - start )) s"
