@@ -50,12 +50,12 @@ class StepTimer(TrainerCallback):
         self.end = time.perf_counter()
 
 
-def project_recipe(profile: str) -> tuple[dict, dict, str]:
-    """(training, speed, preset) of the profile's baseline experiment."""
+def project_recipe(profile: str) -> tuple[dict, dict, dict]:
+    """(training, speed, model table) of the profile's baseline experiment."""
     cfg = load_matrix(profile)[0].config
     keep = ("per_device_train_batch_size", "gradient_accumulation_steps", "optim",
             "learning_rate", "weight_decay", "max_grad_norm")  # fmt: skip
-    return {k: cfg["training"][k] for k in keep}, dict(cfg["speed"]), cfg["model"]["preset"]
+    return {k: cfg["training"][k] for k in keep}, dict(cfg["speed"]), dict(cfg["model"])
 
 
 def course_recipe(cuda: bool) -> tuple[dict, dict]:
@@ -85,9 +85,13 @@ def with_change(training: dict, speed: dict, change: str) -> tuple[dict, dict]:
     return training, speed
 
 
-def measure(name, train_values, speed_cfg, preset, vocab, steps, warmup, tmp) -> dict:
-    values = {**gpt2_config_values(preset, vocab, CONTEXT, 0), **speed_cfg.get("model", {})}
+def measure(name, train_values, speed_cfg, model_cfg, vocab, steps, warmup, tmp) -> dict:
+    """One recipe on the profile's model (its preset and [model] fields, plus any model.*
+    change of this run)."""
+    model_cfg = {**model_cfg, **speed_cfg.get("model", {})}
+    values = gpt2_config_values(model_cfg["preset"], vocab, CONTEXT, 0, model_cfg)
     speed = resolve_speed(speed_cfg)
+    torch.set_num_threads(speed["threads"])  # as the runner does
     torch._dynamo.reset()  # each recipe compiles its own graphs, as in a fresh process
     set_seed(0)
     model = build_model(values, speed["attn_implementation"])
@@ -142,7 +146,8 @@ def main() -> None:
                    help="one more run: the project's recipe with this value (or 'a=1; b=2') changed")  # fmt: skip
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = p.parse_args()
-    training, speed, preset = project_recipe(args.profile)
+    training, speed, model_cfg = project_recipe(args.profile)
+    preset = model_cfg["preset"]
     vocab = args.vocab or load_matrix(args.profile)[0].config["tokenizer"]["vocab_size"]
     print(f"device: {device_name()}; profile {args.profile}: preset {preset}, vocab {vocab}, "
           f"context {CONTEXT}")  # fmt: skip
@@ -158,7 +163,7 @@ def main() -> None:
         for name, (train_values, speed_cfg, steps) in runs.items():
             warmup = min(args.warmup, steps - 2)
             results.append(
-                measure(name, train_values, speed_cfg, preset, vocab, steps, warmup, tmp)
+                measure(name, train_values, speed_cfg, model_cfg, vocab, steps, warmup, tmp)
             )
     course = results[0]["tokens_per_second"]
     for r in results[1:]:
@@ -168,7 +173,7 @@ def main() -> None:
     print(f"goal: {goal}")
     if args.json:
         args.json.write_text(json.dumps({"device": device_name(), "profile": args.profile,
-                                         "preset": preset, "vocab": vocab, "runs": results},
+                                         "model": model_cfg, "vocab": vocab, "runs": results},
                                         indent=2, default=str))  # fmt: skip
 
 

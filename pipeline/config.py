@@ -140,8 +140,8 @@ def unknown_keys(base: dict[str, Any], delta: dict[str, Any], where: str) -> lis
         if key in known:
             continue
         section = key.split(".")[0]
-        if section == "training" and key.count(".") == 1:
-            continue  # any TrainingArguments field is allowed; checked in validate()
+        if section in ("training", "model") and key.count(".") == 1:
+            continue  # TrainingArguments / GPT2Config fields: checked in validate()
         hint = difflib.get_close_matches(key, list(known), n=1)
         suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
         errors.append(f"{where}: unknown key {key!r}{suggestion}")
@@ -163,7 +163,7 @@ def _positive(
 
 def validate(config: dict[str, Any], check_training_args: bool = True) -> list[str]:
     """Check values that would otherwise fail minutes into a run. Returns error strings."""
-    from pipeline.model import PRESETS  # torch-free module
+    from pipeline.model import MODEL_FIELDS, PRESETS  # torch-free module
 
     errors: list[str] = []
     training = config.get("training", {})
@@ -192,6 +192,13 @@ def validate(config: dict[str, Any], check_training_args: bool = True) -> list[s
     preset = config.get("model", {}).get("preset")
     if preset not in PRESETS:
         errors.append(f"model.preset {preset!r} is unknown; choose one of {', '.join(PRESETS)}")
+    for key in sorted(set(config.get("model", {})) - {"preset", *MODEL_FIELDS}):
+        hint = difflib.get_close_matches(key, MODEL_FIELDS, n=1)
+        suggestion = f" (did you mean 'model.{hint[0]}'?)" if hint else ""
+        errors.append(
+            f"unknown key 'model.{key}'{suggestion}; [model] takes preset and "
+            + ", ".join(MODEL_FIELDS)
+        )
     mode = config.get("chunking", {}).get("mode")
     if mode not in ("packed", "course"):
         errors.append(f"chunking.mode {mode!r} is unknown; choose 'packed' or 'course'")

@@ -19,9 +19,26 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def gpt2_config_values(preset: str, vocab_size: int, context_length: int, eos_id: int) -> dict:
+# GPT2Config fields a [model] table may set on top of its preset.
+MODEL_FIELDS = (
+    "n_layer", "n_head", "n_embd", "n_inner", "activation_function", "resid_pdrop",
+    "embd_pdrop", "attn_pdrop", "layer_norm_epsilon", "initializer_range",
+)  # fmt: skip
+
+
+def gpt2_config_values(
+    preset: str,
+    vocab_size: int,
+    context_length: int,
+    eos_id: int,
+    overrides: dict[str, Any] | None = None,
+) -> dict:
+    """GPT2Config values: the preset, then the [model] table's own fields, then what the
+    tokenizer and the context fix."""
+    model_table = {k: v for k, v in (overrides or {}).items() if k in MODEL_FIELDS}
     return {
         **PRESETS[preset],
+        **model_table,
         "vocab_size": vocab_size,
         "n_positions": context_length,
         "bos_token_id": eos_id,
@@ -30,10 +47,26 @@ def gpt2_config_values(preset: str, vocab_size: int, context_length: int, eos_id
     }
 
 
+def sdpa_fp32(module, query, key, value, attention_mask, **kwargs):
+    """SDPA computed in float32 inside a bf16 autocast region. On CPUs, PyTorch's bf16 attention
+    backward is ~3x slower than float32's (16 x 4 heads x 128 x 48: 22 ms against 7.8 ms, fwd +
+    bwd), while the matrix products around it gain from bf16: this keeps both fast."""
+    import torch
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    dtype = query.dtype
+    with torch.autocast(query.device.type, enabled=False):
+        out, weights = sdpa_attention_forward(
+            module, query.float(), key.float(), value.float(), attention_mask, **kwargs
+        )
+    return out.to(dtype), weights
+
+
 def build_model(values: dict[str, Any], attn_implementation: str = "sdpa"):
     """A freshly initialised GPT2LMHeadModel (weights from the seed set by the caller)."""
-    from transformers import GPT2Config, GPT2LMHeadModel
+    from transformers import AttentionInterface, GPT2Config, GPT2LMHeadModel
 
+    AttentionInterface.register("sdpa_fp32", sdpa_fp32)
     config = GPT2Config(**values)
     config._attn_implementation = attn_implementation
     return GPT2LMHeadModel(config)

@@ -174,6 +174,7 @@ def run_experiment(exp: Experiment, results: Path, cache: Path) -> dict[str, Any
             len(data.tokenizer),
             cfg["chunking"]["context_length"],
             data.tokenizer.eos_token_id,
+            cfg["model"],
         )
         set_seed(cfg["seed"])
         model = build_model(values, speed["attn_implementation"])

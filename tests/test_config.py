@@ -99,3 +99,20 @@ def test_malformed_toml_names_file(tmp_path):
     d = matrix_dir(tmp_path, "[a\n")
     with pytest.raises(ConfigError, match="matrix.toml: not valid TOML"):
         load_matrix("cpu", experiments_dir=d)
+
+
+def test_model_table_fields_override_the_preset_and_count_in_the_identity(tmp_path):
+    from pipeline.model import gpt2_config_values
+
+    cfg = load_matrix("cpu")[0].config
+    assert cfg["model"]["attn_pdrop"] == 0.0  # the cpu profile turns dropout off
+    values = gpt2_config_values("tiny", 8192, 128, 0, cfg["model"])
+    assert values["attn_pdrop"] == 0.0 and values["n_embd"] == 192 and "preset" not in values
+    changed = merge(cfg, {"model": {"attn_pdrop": 0.1}})
+    assert config_hash(changed) != config_hash(cfg)
+    matrix = tmp_path / "m.toml"
+    matrix.write_text("[x]\nmodel.n_embed = 64\n")
+    with pytest.raises(
+        ConfigError, match=r"unknown key 'model.n_embed' \(did you mean 'model.n_embd'\?\)"
+    ):
+        load_matrix("cpu", matrix_file=matrix)
