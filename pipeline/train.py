@@ -52,6 +52,7 @@ def resolve_speed(speed: dict[str, Any]) -> dict[str, Any]:
         "torch_compile": bool(speed.get("torch_compile")),
         # AdamW's fused CUDA kernel: one launch for every parameter instead of one per tensor.
         "fused_optimizer": bool(speed.get("fused_optimizer", True)) and cuda,
+        "chunked_loss": bool(speed.get("chunked_loss", False)),
         "attn_implementation": speed.get("attn_implementation", "sdpa"),
         "dataloader_num_workers": int(speed.get("dataloader_num_workers", 0)),
         "threads": int(speed.get("threads") or torch.get_num_threads()),
@@ -195,6 +196,34 @@ def training_arguments(
     return TrainingArguments(**values)
 
 
+class ProjectTrainer(Trainer):
+    """Trainer with one change when `chunked_loss` is on: the training loss comes from
+    pipeline.loss (the LM head's cross-entropy in chunks, no full float32 logits). It needs the
+    bare model, so it stays off under torch.compile and DDP, whose wrappers own the forward;
+    evaluation always takes the stock path (it needs the logits for its metrics)."""
+
+    def __init__(self, *args, chunked_loss: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.chunked_loss = chunked_loss
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        bare = model is self.model and not self.args.torch_compile and self.args.world_size == 1
+        if not (self.chunked_loss and bare and model.training and not return_outputs):
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        from pipeline.loss import linear_cross_entropy_sum
+
+        hidden = model.transformer(input_ids=inputs["input_ids"]).last_hidden_state
+        total, counted = linear_cross_entropy_sum(
+            hidden, model.lm_head.weight, inputs["labels"], self.loss_chunk
+        )
+        # As the stock loss: over the whole accumulated batch when the Trainer counted it (it
+        # then skips its own division by the accumulation steps), else a mean of this batch.
+        scaled = self.model_accepts_loss_kwargs and num_items_in_batch is not None
+        return total / (num_items_in_batch if scaled else counted)
+
+    loss_chunk = 1024  # tokens per chunk: 1024 x 8192 float32 logits = 32 MB
+
+
 def whole_batches(dataset, batch: int):
     """The dataset cut to a multiple of the batch size. Under torch.compile the short last batch
     of an epoch is a new shape, and recompiling for it cost ~40 s of a one-minute H100 run; the
@@ -221,7 +250,8 @@ def make_trainer(
     eval_n = min(len(valid), int(train_cfg.get("max_eval_samples", len(valid))))
     # Evenly spaced blocks: the first N would all come from the first few validation files.
     eval_rows = np.unique(np.linspace(0, len(valid) - 1, eval_n).round().astype(int))
-    return Trainer(
+    return ProjectTrainer(
+        chunked_loss=bool(speed.get("chunked_loss")),
         model=model,
         args=args,
         data_collator=collate,
