@@ -212,16 +212,20 @@ class ProjectTrainer(Trainer):
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         from pipeline.loss import linear_cross_entropy_sum
 
-        hidden = model.transformer(input_ids=inputs["input_ids"]).last_hidden_state
-        total, counted = linear_cross_entropy_sum(
-            hidden, model.lm_head.weight, inputs["labels"], self.loss_chunk
-        )
+        # accelerate puts bf16 autocast around model.forward only: this path needs it too
+        with self.accelerator.autocast():
+            hidden = model.transformer(input_ids=inputs["input_ids"]).last_hidden_state
+            total, counted = linear_cross_entropy_sum(
+                hidden, model.lm_head.weight, inputs["labels"], self.loss_chunk
+            )
         # As the stock loss: over the whole accumulated batch when the Trainer counted it (it
         # then skips its own division by the accumulation steps), else a mean of this batch.
         scaled = self.model_accepts_loss_kwargs and num_items_in_batch is not None
         return total / (num_items_in_batch if scaled else counted)
 
-    loss_chunk = 1024  # tokens per chunk: 1024 x 8192 float32 logits = 32 MB
+    # Tokens per chunk: 128 x 8192 float32 logits = 4 MB. Measured on 2 cores, fwd + bwd of the
+    # tiny model: stock 6.2k tokens/s, chunks of 128 7.5k, 512 7.2k, 2048 6.1k.
+    loss_chunk = 128
 
 
 def whole_batches(dataset, batch: int):

@@ -34,14 +34,14 @@ def test_loss_and_gradients_match_full_logits(chunk: int) -> None:
     torch.testing.assert_close(got[2], weight.grad, rtol=1e-6, atol=1e-9)
 
 
-@pytest.mark.parametrize("num_items", [None, 70])
-def test_trainer_loss_matches_the_stock_trainer(tmp_path, num_items) -> None:
+@pytest.mark.parametrize(("num_items", "bf16"), [(None, False), (70, False), (None, True)])
+def test_trainer_loss_matches_the_stock_trainer(tmp_path, num_items, bf16) -> None:
     values = gpt2_config_values("micro", 128, 16, 0, {"resid_pdrop": 0.0, "embd_pdrop": 0.0,
                                                       "attn_pdrop": 0.0})  # fmt: skip
     model = build_model(values, "sdpa")
     ids = torch.randint(1, 128, (4, 16))
     data = {k: Dataset.from_dict({"input_ids": ids.numpy()}) for k in ("train", "valid")}
-    speed = resolve_speed({"bf16": False, "chunked_loss": True})
+    speed = resolve_speed({"bf16": bf16, "chunked_loss": True})
     train_cfg = {"max_steps": 1, "eval_steps": 1, "save_steps": 1, "logging_steps": 1}
     trainer = make_trainer(model, None, data, train_cfg, speed, tmp_path, 0)
     inputs = {"input_ids": ids, "labels": ids}
@@ -53,6 +53,8 @@ def test_trainer_loss_matches_the_stock_trainer(tmp_path, num_items) -> None:
         loss.backward()
         results.append((loss.item(), [p.grad.clone() for p in model.parameters()]))
     (chunked, chunked_grads), (stock, stock_grads) = results
-    assert chunked == pytest.approx(stock, rel=1e-5)
+    # under bf16 autocast both paths round the same products to bf16, in other orders
+    rel, atol = (2e-2, 2e-3) if bf16 else (1e-5, 1e-6)
+    assert chunked == pytest.approx(stock, rel=rel)
     for a, b in zip(chunked_grads, stock_grads, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(a, b, rtol=rel * 10, atol=atol)
