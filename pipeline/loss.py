@@ -52,7 +52,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
 
 
 def linear_cross_entropy_sum(
-    hidden: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor, chunk: int = 1024
+    hidden: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor, chunk: int = 128
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(sum of next-token losses, number of tokens counted) for hidden [batch, seq, d], the
     head's weight [vocab, d] and labels [batch, seq] (unshifted, as the model takes them)."""
