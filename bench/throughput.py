@@ -50,45 +50,40 @@ class StepTimer(TrainerCallback):
         self.end = time.perf_counter()
 
 
-def project_recipe(profile: str) -> tuple[dict, dict, dict]:
-    """(training, speed, model table) of the profile's baseline experiment."""
-    cfg = load_matrix(profile)[0].config
+def project_recipe(cfg: dict) -> dict[str, dict]:
+    """The recipe ({training, speed, model}) of a profile's baseline experiment config."""
     keep = ("per_device_train_batch_size", "gradient_accumulation_steps", "optim",
             "learning_rate", "weight_decay", "max_grad_norm")  # fmt: skip
-    return {k: cfg["training"][k] for k in keep}, dict(cfg["speed"]), dict(cfg["model"])
+    return {"training": {k: cfg["training"][k] for k in keep}, "speed": dict(cfg["speed"]),
+            "model": dict(cfg["model"])}  # fmt: skip
 
 
-def course_recipe(cuda: bool) -> tuple[dict, dict]:
-    # The course: fp16 on a GPU (fp32 on CPU), eager attention, plain AdamW, 32 x 8.
+def course_recipe(cuda: bool, model: dict) -> dict[str, dict]:
+    """The course: fp16 on a GPU (fp32 on CPU), eager attention, plain AdamW, 32 x 8, on the
+    same model as the project's recipe."""
     training = {"per_device_train_batch_size": 32, "gradient_accumulation_steps": 8,
                 "optim": "adamw_torch", "learning_rate": 5e-4}  # fmt: skip
     speed = {"bf16": False, "fp16_fallback": cuda, "attn_implementation": "eager",
              "torch_compile": False, "fused_optimizer": False, "tf32": False}  # fmt: skip
-    return training, speed
+    return {"training": training, "speed": speed, "model": dict(model)}
 
 
-def with_change(training: dict, speed: dict, change: str) -> tuple[dict, dict]:
-    """Apply one 'training.key=value', 'speed.key=value' or 'model.key=value' (a GPT2Config
-    field, such as model.resid_pdrop=0.0); the value is parsed as TOML."""
+def with_change(recipe: dict[str, dict], change: str) -> dict[str, dict]:
+    """A copy of the recipe with one 'training.key=value', 'speed.key=value' or
+    'model.key=value' (a GPT2Config field, such as model.resid_pdrop=0.0); value as TOML."""
     key, _, raw = change.partition("=")
     section, _, name = key.strip().partition(".")
-    if section not in ("training", "speed", "model") or not name or not raw:
+    if section not in recipe or not name or not raw:
         raise SystemExit(
             f"--also {change!r}: write training.KEY=VALUE, speed.KEY=VALUE or model.KEY=VALUE"
         )
     value = tomllib.loads(f"v = {raw.strip()}")["v"]
-    training, speed = dict(training), dict(speed)
-    if section == "model":
-        speed["model"] = {**speed.get("model", {}), name: value}
-    else:
-        (training if section == "training" else speed)[name] = value
-    return training, speed
+    return {**recipe, section: {**recipe[section], name: value}}
 
 
-def measure(name, train_values, speed_cfg, model_cfg, vocab, steps, warmup, tmp) -> dict:
-    """One recipe on the profile's model (its preset and [model] fields, plus any model.*
-    change of this run)."""
-    model_cfg = {**model_cfg, **speed_cfg.get("model", {})}
+def measure(name, recipe, vocab, steps, warmup, tmp) -> dict:
+    """Time one recipe: tokens/s over the steps after `warmup`."""
+    train_values, speed_cfg, model_cfg = recipe["training"], recipe["speed"], recipe["model"]
     values = gpt2_config_values(model_cfg["preset"], vocab, CONTEXT, 0, model_cfg)
     speed = resolve_speed(speed_cfg)
     torch.set_num_threads(speed["threads"])  # as the runner does
@@ -146,27 +141,26 @@ def main() -> None:
                    help="one more run: the project's recipe with this value (or 'a=1; b=2') changed")  # fmt: skip
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = p.parse_args()
-    training, speed, model_cfg = project_recipe(args.profile)
-    preset = model_cfg["preset"]
-    vocab = args.vocab or load_matrix(args.profile)[0].config["tokenizer"]["vocab_size"]
-    print(f"device: {device_name()}; profile {args.profile}: preset {preset}, vocab {vocab}, "
-          f"context {CONTEXT}")  # fmt: skip
-    runs = {"course recipe": (*course_recipe(cuda), args.course_steps or max(5, args.steps // 4))}
-    runs[f"project ({args.profile} profile)"] = (training, speed, args.steps)
+    cfg = load_matrix(args.profile)[0].config
+    project = project_recipe(cfg)
+    vocab = args.vocab or cfg["tokenizer"]["vocab_size"]
+    print(f"device: {device_name()}; profile {args.profile}: preset {cfg['model']['preset']}, "
+          f"vocab {vocab}, context {CONTEXT}")  # fmt: skip
+    runs = {"course recipe": (course_recipe(cuda, project["model"]),
+                              args.course_steps or max(5, args.steps // 4))}  # fmt: skip
+    runs[f"project ({args.profile} profile)"] = (project, args.steps)
     for changes in args.also:  # 'a=1; b=2' changes several values in one run
-        t, s = training, speed
+        recipe = project
         for change in changes.split(";"):
-            t, s = with_change(t, s, change)
-        runs[f"project + {changes}"] = (t, s, args.steps)
+            recipe = with_change(recipe, change)
+        runs[f"project + {changes}"] = (recipe, args.steps)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, (train_values, speed_cfg, steps) in runs.items():
+        for name, (recipe, steps) in runs.items():
             # The course recipe runs eager (nothing to compile) and each of its steps is 256
             # blocks: two warm-up steps are enough, and the rest are timed.
             warmup = min(2 if name == "course recipe" else args.warmup, steps - 2)
-            results.append(
-                measure(name, train_values, speed_cfg, model_cfg, vocab, steps, warmup, tmp)
-            )
+            results.append(measure(name, recipe, vocab, steps, warmup, tmp))
     course = results[0]["tokens_per_second"]
     for r in results[1:]:
         r["ratio_to_course"] = r["tokens_per_second"] / course
@@ -175,7 +169,7 @@ def main() -> None:
     print(f"goal: {goal}")
     if args.json:
         args.json.write_text(json.dumps({"device": device_name(), "profile": args.profile,
-                                         "model": model_cfg, "vocab": vocab, "runs": results},
+                                         "model": project["model"], "vocab": vocab, "runs": results},
                                         indent=2, default=str))  # fmt: skip
 
 
