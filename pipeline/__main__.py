@@ -6,6 +6,7 @@ Exit codes: 0 all complete, 1 an experiment failed or diverged, 2 a usage or con
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -71,10 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     profile = args.profile or default_profile()
     try:
         experiments = load_matrix(profile, matrix_file=args.matrix)
-        from pipeline.prompts import load_prompts
+        from pipeline.prompts import evaluation_prompts
 
-        for prompts_file in {exp.config["generation"]["prompts_file"] for exp in experiments}:
-            load_prompts(prompts_file)  # a broken prompts file stops before any training
+        for gen in {json.dumps(exp.config["generation"], sort_keys=True) for exp in experiments}:
+            evaluation_prompts(json.loads(gen))  # a broken prompts file stops before training
         if args.command == "validate":
             print(f"ok: {len(experiments)} experiments on profile {profile}")
             return 0

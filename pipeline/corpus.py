@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pipeline import corpus_sources as sources
+from pipeline import corpus_usage as usage
 from pipeline.cache import publish
 from pipeline.config import ConfigError
 from pipeline.corpus_filters import FILTERS, Screen, unit_hash
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
 SOURCES = ("installed", "path", "hub")
 SPLITS = ("valid", "train")  # valid first: of two equal files, the valid one stays
-CORPUS_VERSION = 1  # bump when a change here changes what a build holds (old caches go stale)
+CORPUS_VERSION = 2  # bump when a change here changes what a build holds (old caches go stale)
 STATS_FILE = "stats.json"
 TOP_LIBRARIES = 20
 
@@ -44,17 +45,22 @@ class Candidate(NamedTuple):
     nbytes: int
     repo_name: str
     rank: float  # the path's hash in [0, 1): below valid_fraction goes to valid
+    part: str = "files"  # the installed source's part (corpus_usage.PARTS); "files" elsewhere
 
 
 def build_corpus(
-    data_cfg: dict[str, Any], cache_dir: Path, seed: int = 42
+    data_cfg: dict[str, Any], cache_dir: Path, seed: int = 42, exclude: tuple[str, ...] = ()
 ) -> tuple[datasets.DatasetDict, dict[str, Any]]:
-    """The train/valid corpus for this [data] config, from the cache when it was built before."""
+    """The train/valid corpus for this [data] config, from the cache when it was built before.
+
+    A file that contains one of the `exclude` texts (the evaluation prompts) is dropped, so no
+    prompt is ever answered from memory; stats["filtered"]["contains_prompt"] counts them."""
     source = data_cfg.get("source")
     if source not in SOURCES:
         raise ConfigError(f"data.source {source!r} is unknown; choose one of {', '.join(SOURCES)}")
     # Bad values fail here, before minutes of work.
-    screen = Screen.from_config(data_cfg, seed)
+    screen = Screen.from_config(data_cfg, seed, exclude)
+    weights = usage.part_weights(data_cfg) if source == "installed" else {}
     for split in SPLITS:
         subset_size(data_cfg, split)
     dedup_on = (data_cfg.get("filters") or {}).get("dedup", True)
@@ -63,7 +69,7 @@ def build_corpus(
     fraction = data_cfg.get("valid_fraction", 0.02)
     if source != "hub" and not (isinstance(fraction, int | float) and 0 < fraction < 1):
         raise ConfigError(f"data.valid_fraction must be between 0 and 1, got {fraction!r}")
-    key = cache_key(data_cfg, seed)
+    key = cache_key(data_cfg, seed, exclude)
     folder = Path(cache_dir) / f"corpus-{key}"
     cached = load_cached(folder)
     if cached is not None:
@@ -76,18 +82,29 @@ def build_corpus(
     start = time.perf_counter()
     print(f"corpus: building from source {source!r} into {folder}", flush=True)
     tally: Counter[str] = Counter()
-    kept, raw = gather(data_cfg, screen, tally)
+    parts: dict[str, Counter[str]] = {}
+    kept, raw, missing = gather(data_cfg, screen, tally, parts, weights)
     unreadable = tally.pop("unreadable", 0)
     kept, dedup_removed = dedup(kept, within_splits=dedup_on)
     for split in SPLITS:
         if not kept[split]:
             raise ConfigError(empty_message(split, tally, dedup_removed))
+    if weights:  # the mix first: a subset then draws its files from the mix
+        kept = {split: weigh(kept[split], split, weights, seed) for split in SPLITS}
+        for split in SPLITS:
+            if not kept[split]:
+                raise ConfigError(
+                    f"data.parts: the mix leaves no {split} files; raise a part's weight"
+                )
     before = sum(len(v) for v in kept.values())
     kept = {split: take_subset(kept[split], split, data_cfg) for split in SPLITS}
+    subset_removed = before - sum(len(v) for v in kept.values())
     dsd = materialize(kept, raw, data_cfg)
 
     stats = make_stats(data_cfg, key, kept, tally, dedup_removed)
-    stats["subset_removed"] = before - stats["files_kept"]
+    stats["subset_removed"] = subset_removed
+    if weights:
+        stats["parts"] = part_stats(kept, parts, weights, missing)
     stats["unreadable"] = unreadable
     stats["build_seconds"] = round(time.perf_counter() - start, 2)
     save(dsd, stats, folder)
@@ -96,10 +113,16 @@ def build_corpus(
 
 
 def gather(
-    data_cfg: dict[str, Any], screen: Screen, tally: Counter[str]
-) -> tuple[dict[str, list[Candidate]], dict[str, Any] | None]:
-    """The files that pass the filters, by split, and the loaded hub splits (None otherwise)."""
+    data_cfg: dict[str, Any],
+    screen: Screen,
+    tally: Counter[str],
+    parts: dict[str, Counter[str]],
+    weights: dict[str, float],
+) -> tuple[dict[str, list[Candidate]], dict[str, Any] | None, list[str]]:
+    """The files that pass the filters, by split; the loaded hub splits (None otherwise); the
+    example sdists that were not downloaded."""
     source = data_cfg["source"]
+    missing: list[str] = []
     if source == "hub":
         # The dataset's own split is kept; the test fixtures are local folders of the same shape.
         raw = {s: sources.load_hub_split(data_cfg[f"hub_{s}"], s) for s in SPLITS}
@@ -108,41 +131,105 @@ def gather(
             rows = sources.hub_rows(raw[split], data_cfg[f"hub_{split}"])
             judged = (judge(row, screen, i) for i, row in enumerate(rows))
             kept[split] = collect(judged, tally, len(raw[split]))
-        return kept, raw
+        return kept, raw, missing
     if source == "installed":
-        files = sources.installed_files()
+        passed = gather_parts(data_cfg, screen, tally, parts, weights, missing)
     else:
         path = sources.resolve_path(data_cfg.get("path", ""))
         files = sources.path_files(path) if path.is_dir() else []
-    if files:
-        passed = collect(judge_files(files, screen), tally, len(files))
-    else:
-        passed = collect((judge(row, screen) for row in sources.table_rows(path)), tally)
+        if files:
+            passed = collect(judge_files(files, screen), tally, len(files))
+        else:
+            passed = collect((judge(row, screen) for row in sources.table_rows(path)), tally)
     fraction = data_cfg.get("valid_fraction", 0.02)
     kept = {
         "valid": [c for c in passed if c.rank < fraction],
         "train": [c for c in passed if c.rank >= fraction],
     }
     balance(kept)
-    return kept, None
+    return kept, None, missing
 
 
-def cache_key(data_cfg: dict[str, Any], seed: int) -> str:
+def gather_parts(
+    data_cfg: dict[str, Any],
+    screen: Screen,
+    tally: Counter[str],
+    parts: dict[str, Counter[str]],
+    weights: dict[str, float],
+    missing: list[str],
+) -> list[Candidate]:
+    """The installed source, part by part (corpus_usage.PARTS); parts of weight 0 are not read."""
+    files = sources.installed_files()
+    examples_dir = examples_folder(data_cfg)
+    passed: list[Candidate] = []
+    for part in usage.PARTS:
+        if not weights[part]:
+            continue
+        rows, lacking = usage.installed_part_rows(part, files, screen.keywords, examples_dir)
+        if lacking:
+            print(
+                f"corpus: part {part!r} skips {', '.join(lacking)}: no sdist in {examples_dir} "
+                "(make fetch downloads it)"
+            )
+        missing += lacking
+        part_screen = screen if part == "library" else screen.for_usage()
+        if part == "doctests":  # the keyword filter ran on the docstrings' home files
+            part_screen = part_screen.without_keywords()
+        counts: Counter[str] = Counter()
+        judged = (judge(row, part_screen, part=part) for row in rows)
+        passed += collect(judged, counts, len(files) if part == "library" else None, part)
+        parts[part] = counts
+        tally.update(counts)
+    return passed
+
+
+def examples_folder(data_cfg: dict[str, Any]) -> Path:
+    from pipeline.config import ROOT
+
+    folder = Path(data_cfg.get("examples_dir") or "cache/downloads").expanduser()
+    return folder if folder.is_absolute() else ROOT / folder
+
+
+def weigh(
+    kept: list[Candidate], split: str, weights: dict[str, float], seed: int
+) -> list[Candidate]:
+    """Mix the parts: a train file of weight w appears floor(w) times, and once more with
+    probability frac(w) (seeded per file, so a rebuild keeps the same mix); validation files
+    appear at most once (min(w, 1)), so the evaluation text has no repeats."""
+    out = []
+    for c in kept:
+        w = weights.get(c.part, 1.0)
+        w = min(w, 1.0) if split == "valid" else w
+        copies = int(w) + (unit_hash(seed, "weight", c.repo_name, c.digest.hex()) < w % 1)
+        out += [c] * copies
+    return out
+
+
+def cache_key(data_cfg: dict[str, Any], seed: int, exclude: tuple[str, ...] = ()) -> str:
     source = data_cfg.get("source")
     if source == "installed":
         fingerprint: Any = sources.installed_fingerprint()
+        fingerprint += usage.examples_fingerprint(examples_folder(data_cfg))
     elif source == "path":
         fingerprint = sources.path_fingerprint(sources.resolve_path(data_cfg.get("path", "")))
     else:
         fingerprint = sources.hub_fingerprint(
             [data_cfg.get("hub_train"), data_cfg.get("hub_valid")]
         )
-    blob = {"version": CORPUS_VERSION, "data": data_cfg, "seed": seed, "source": fingerprint}
+    blob = {
+        "version": CORPUS_VERSION,
+        "data": data_cfg,
+        "seed": seed,
+        "source": fingerprint,
+        "exclude": sorted(exclude),
+    }
     text = json.dumps(blob, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def judge(row: dict[str, Any], screen: Screen, index: int = -1) -> tuple[str, Candidate | None]:
+def judge(
+    row: dict[str, Any], screen: Screen, index: int = -1, part: str = "files"
+) -> tuple[str, Candidate | None]:
     """(fate, candidate): fate is the filter that drops the row, or "kept". A hub row is
     kept by its index in the split (index >= 0), other rows whole."""
     content = row["content"]
@@ -152,7 +239,7 @@ def judge(row: dict[str, Any], screen: Screen, index: int = -1) -> tuple[str, Ca
     digest = hashlib.blake2b(content.strip().encode(), digest_size=16).digest()
     rank = unit_hash("split", f"{row['repo_name']}/{row['path']}")
     return "kept", Candidate(
-        row if index < 0 else index, digest, len(content.encode()), row["repo_name"], rank
+        row if index < 0 else index, digest, len(content.encode()), row["repo_name"], rank, part
     )
 
 
@@ -169,13 +256,16 @@ def judge_files(
 
 
 def collect(
-    judged: Iterable[tuple[str, Candidate | None]], tally: Counter[str], total: int | None = None
+    judged: Iterable[tuple[str, Candidate | None]],
+    tally: Counter[str],
+    total: int | None = None,
+    desc: str = "corpus",
 ) -> list[Candidate]:
     """The candidates that passed; tally counts every file under its fate."""
     from tqdm import tqdm
 
     out = []
-    bar = tqdm(judged, total=total, unit="file", desc="corpus", leave=False, disable=None)
+    bar = tqdm(judged, total=total, unit="file", desc=desc, leave=False, disable=None)
     for fate, candidate in bar:
         tally[fate] += 1
         if candidate is not None:
@@ -298,6 +388,32 @@ def make_stats(
         "libraries": [{"name": n, "files": f, "bytes": b} for n, (f, b) in top],
         "cache_key": key,
     }
+
+
+def part_stats(
+    kept: dict[str, list[Candidate]],
+    parts: dict[str, Counter[str]],
+    weights: dict[str, float],
+    missing: list[str],
+) -> dict[str, Any]:
+    """Per part: its weight, what the filters did, and what it holds in each split after the
+    mix (repeats counted): the data section of the report shows this table."""
+    out: dict[str, Any] = {}
+    for part, weight in weights.items():
+        counts = parts.get(part, Counter())
+        entry: dict[str, Any] = {
+            "weight": weight,
+            "files_seen": counts.total() - counts["unreadable"],
+            "files_passed": counts["kept"],
+            "filtered": {name: counts[name] for name in FILTERS if counts[name]},
+        }
+        for split in ("train", "valid"):
+            mine = [c for c in kept[split] if c.part == part]
+            entry[f"{split}_files"] = len(mine)
+            entry[f"{split}_bytes"] = sum(c.nbytes for c in mine)
+        entry["missing"] = missing if part == "examples" else []
+        out[part] = entry
+    return out
 
 
 def dropped(tally: Counter[str]) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 
 from pipeline.chunks import build_chunks
 from pipeline.corpus import build_corpus
+from pipeline.prompts import evaluation_prompts
 from pipeline.stages import stage
 from pipeline.tokenizer import build_tokenizer
 
@@ -33,7 +34,11 @@ def prepare_data(config: dict[str, Any], cache_dir: Path) -> Data:
         return _memo[key]
     context = config["chunking"]["context_length"]
     with stage("corpus"):
-        corpus, corpus_stats = build_corpus(config["data"], cache_dir, seed=config["seed"])
+        # No training file may hold an evaluation prompt: such files are dropped and counted.
+        exclude = tuple(p["text"] for p in evaluation_prompts(config["generation"]))
+        corpus, corpus_stats = build_corpus(
+            config["data"], cache_dir, seed=config["seed"], exclude=exclude
+        )
         print(
             f"    {corpus_stats['train_files']} train / {corpus_stats['valid_files']} valid files"
         )

@@ -40,6 +40,19 @@ def load_prompts(path: str | Path) -> list[dict[str, Any]]:
     return prompts
 
 
+PROMPT_GROUPS = {"course": "prompts_file", "heldout": "heldout_prompts_file"}
+
+
+def evaluation_prompts(gen: dict[str, Any]) -> list[dict[str, Any]]:
+    """The course's prompts, then the held-out ones (a check that the model did not learn the
+    four course prompts only), each tagged with its group. An empty file name skips a group."""
+    out = []
+    for group, key in PROMPT_GROUPS.items():
+        if gen.get(key):
+            out += [{**p, "group": group} for p in load_prompts(gen[key])]
+    return out
+
+
 def complete_lines(code: str) -> str:
     """Cut generated code at its last complete line (a completion stops mid-line)."""
     return code[: code.rfind("\n") + 1] if "\n" in code else ""
@@ -53,10 +66,21 @@ def syntax_valid(code: str) -> bool:
     return True
 
 
+EARLY_LINES = 3
+
+
+def early_hit(patterns: list[str], completion: str, lines: int = EARLY_LINES) -> bool:
+    """Every expected pattern within the completion's first lines: the model answered the
+    comment right away rather than somewhere later. False without patterns."""
+    head = "\n".join(completion.splitlines()[:lines])
+    return bool(patterns) and all(re.search(p, head) for p in patterns)
+
+
 def checks(prompt: dict[str, Any], completion: str) -> dict[str, Any]:
     return {
         "syntax_valid": syntax_valid(prompt["text"] + complete_lines(completion)),
         "patterns": {p: bool(re.search(p, completion)) for p in prompt.get("expect", [])},
+        "early_hit": early_hit(prompt.get("expect", []), completion),
     }
 
 
@@ -88,6 +112,7 @@ def complete(model_dir: Path, prompts: list[dict[str, Any]], gen: dict[str, Any]
         out.append(
             {
                 "name": p["name"],
+                "group": p.get("group", "course"),
                 "prompt": p["text"],
                 "completion": completion,
                 "prompt_tokens": prompt_tokens,
@@ -100,14 +125,21 @@ def complete(model_dir: Path, prompts: list[dict[str, Any]], gen: dict[str, Any]
     return out
 
 
-def sample_summary(completions: list[dict]) -> dict | None:
-    """Syntax-valid rate, pattern-hit rate and pass@k over every prompt's sampled completions."""
+def sample_summary(completions: list[dict], group: str = "course") -> dict | None:
+    """Syntax-valid rate, pattern-hit rate and pass@k over one group's sampled completions."""
     from pipeline.passk import summarize
 
     samples = [
-        {"name": c["name"], **s["checks"]} for c in completions for s in c.get("samples", [])
+        {"name": c["name"], **s["checks"]}
+        for c in completions
+        if c.get("group", "course") == group
+        for s in c.get("samples", [])
     ]
-    return summarize(samples) if samples else None
+    if not samples:
+        return None
+    summary = summarize([{k: v for k, v in s.items() if k != "early_hit"} for s in samples])
+    summary["early_hit_rate"] = sum(bool(s.get("early_hit")) for s in samples) / len(samples)
+    return summary
 
 
 def generate(pipe, text: str, n: int, seed: int, **decoding) -> list[str]:

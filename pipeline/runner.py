@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import ROOT, Experiment
+from pipeline.eta import ETA
 from pipeline.record import RECORD_FILE, RecordError, read_record, write_json_atomic, write_record
 
 IDENTITY_FILE = "identity.json"
@@ -127,7 +128,7 @@ def run_experiment(exp: Experiment, results: Path, cache: Path) -> dict[str, Any
     from pipeline.evaluate import evaluation_section
     from pipeline.humaneval import evaluate_humaneval
     from pipeline.model import build_model, gpt2_config_values, parameter_breakdown
-    from pipeline.prompts import complete, load_prompts, sample_summary
+    from pipeline.prompts import complete, evaluation_prompts, sample_summary
     from pipeline.stages import stage
     from pipeline.train import (
         DivergenceStop,
@@ -159,7 +160,7 @@ def run_experiment(exp: Experiment, results: Path, cache: Path) -> dict[str, Any
         "weights": None,
     }
     try:
-        prompts = load_prompts(cfg["generation"]["prompts_file"])  # fail before training
+        prompts = evaluation_prompts(cfg["generation"])  # fail before training
         with main_process_first():
             data = prepare_data(cfg, cache)
         record["data"] = data.stats
@@ -190,9 +191,12 @@ def run_experiment(exp: Experiment, results: Path, cache: Path) -> dict[str, Any
         divergence = DivergenceStop()
         budget = TimeBudget(float(cfg["training"].get("time_budget_s", 0)))
         clock = StepClock()
+        t = cfg["training"]
+        tokens_per_step = t["per_device_train_batch_size"] * t["gradient_accumulation_steps"]
+        tokens_per_step *= cfg["chunking"]["context_length"]
         trainer = make_trainer(
             model, data.tokenizer, data.chunks, cfg["training"], speed, ckpt_dir, cfg["seed"],
-            callbacks=[divergence, budget, clock],
+            callbacks=[divergence, budget, clock, ETA.callback(tokens_per_step)],
         )  # fmt: skip
         if resume:
             print(f"    resuming from the last checkpoint in {relative(ckpt_dir)}")
@@ -233,6 +237,7 @@ def run_experiment(exp: Experiment, results: Path, cache: Path) -> dict[str, Any
         record["weights"] = relative(folder / "model")
         record["prompts"] = complete(folder / "model", prompts, cfg["generation"])
         record["evaluation"]["prompt_samples"] = sample_summary(record["prompts"])
+        record["evaluation"]["heldout_samples"] = sample_summary(record["prompts"], "heldout")
         record["evaluation"]["humaneval"] = None
         if cfg["humaneval"]["enabled"]:  # executes model-written code: only when asked
             with stage("humaneval"):
@@ -314,6 +319,9 @@ def run_matrix(
 ) -> list[dict[str, Any]]:
     """Run what is not current (and what `force` names); returns one summary row each."""
     summary = []
+    if is_main():
+        to_run = [e for e in experiments if e.name in force or not is_current(e, results)]
+        ETA.start([e.config for e in to_run])
     for exp in experiments:
         folder = results / exp.name
         with experiment_lock(folder) if is_main() else nullcontext():
@@ -324,7 +332,10 @@ def run_matrix(
                 start = time.perf_counter()
                 print(f"=== experiment {exp.name} ({exp.profile}): {exp.description}", flush=True)
                 record = run_experiment(exp, results, cache)
-                print(f"=== {exp.name}: {record['status']} in {time.perf_counter() - start:.1f} s")
+                elapsed = time.perf_counter() - start
+                print(f"=== {exp.name}: {record['status']} in {elapsed:.1f} s")
+                training = record.get("training") or {}
+                ETA.finished_one(elapsed - training.get("train_runtime_s", elapsed))
         summary.append(summary_row(record))
     return summary
 

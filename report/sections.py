@@ -77,6 +77,12 @@ def data_view(experiments: list[Experiment]) -> tuple[dict[str, Any] | None, str
             libraries = [x for x in data.get("libraries") or [] if isinstance(x, dict)]
             view["libraries"] = sorted(libraries, key=lambda x: -(x.get("bytes") or 0))[:10]
             view["libraries_total"] = len(libraries)
+            view["parts"] = [
+                {"name": name, **entry}
+                for name, entry in (data.get("parts") or {}).items()
+                if isinstance(entry, dict)
+            ]
+            view["prompts_dropped"] = (data.get("filtered") or {}).get("contains_prompt")
             tok = data.get("tokenizer") or {}
             view["tokenizer"] = {
                 k: tok.get(k)

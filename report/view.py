@@ -37,6 +37,7 @@ class Figure:
 @dataclass
 class Prompt:
     name: str
+    group: str  # "course" or "heldout"
     prompt: str
     completion: str
     html: Markup
@@ -80,10 +81,12 @@ class Experiment:
     mfu: float | None
     eval_results: list[tuple[str, Any]]
     prompt_samples: dict[str, Any] | None  # rates and pass@k over sampled completions
+    heldout_samples: dict[str, Any] | None  # the same over the held-out prompts' samples
     humaneval: dict[str, Any] | None  # HumanEval pass@k, when the run was asked for it
     args: list[tuple[str, Any, bool]]  # (key, value, overridden)
     args_hidden: int  # TrainingArguments values in the record but not in the table
-    prompts: list[Prompt]
+    prompts: list[Prompt]  # the course's
+    heldout_prompts: list[Prompt]
     figures: dict[str, Figure] = field(default_factory=dict)
     notebook: str | None = None  # link to the rendered notebook, relative to the output folder
 
@@ -113,6 +116,8 @@ class Experiment:
             ("bits_per_byte", "", self.bits_per_byte, "num"),
             ("samples_syntax_valid", "", dig(self.prompt_samples, "syntax_valid_rate"), "pct"),
             ("samples_pattern_hit", "", dig(self.prompt_samples, "pattern_hit_rate"), "pct"),
+            ("samples_early_hit", "", dig(self.prompt_samples, "early_hit_rate"), "pct"),
+            ("heldout_pattern_hit", "", dig(self.heldout_samples, "pattern_hit_rate"), "pct"),
             *[("samples_pass", f" {k}", v, "pct") for k, v in self.samples_pass_at_k],
             ("final_train_loss", "", self.final_train_loss, "loss"),
             ("runtime", "", self.runtime_s, "duration"),
@@ -190,6 +195,7 @@ def experiment_view(entry: Entry, is_baseline: bool) -> Experiment:
         eval_loss = [(0, step0), *eval_loss]  # the untrained model: where every curve starts
     bad = [s for s, v in train_loss + eval_loss if v is None or not math.isfinite(v)]
     eval_results = evaluation.get("eval_results") or {}
+    prompts = [_prompt(p) for p in r.get("prompts") or [] if isinstance(p, dict)]
     args = training.get("args") or {}
     configured = set((r.get("config") or {}).get("training") or {}) | {
         k.split(".", 1)[1] for k in entry.overrides if k.startswith("training.")
@@ -222,10 +228,12 @@ def experiment_view(entry: Entry, is_baseline: bool) -> Experiment:
         mfu=number(training.get("mfu")),
         eval_results=list(eval_results.items()),
         prompt_samples=_dict_or_none(evaluation.get("prompt_samples")),
+        heldout_samples=_dict_or_none(evaluation.get("heldout_samples")),
         humaneval=_dict_or_none(evaluation.get("humaneval")),
         args=[(k, args[k], k in overridden) for k in shown],
         args_hidden=len(args) - len(shown),
-        prompts=[_prompt(p) for p in r.get("prompts") or [] if isinstance(p, dict)],
+        prompts=[p for p in prompts if p.group != "heldout"],
+        heldout_prompts=[p for p in prompts if p.group == "heldout"],
     )
 
 
@@ -247,6 +255,7 @@ def _prompt(p: dict[str, Any]) -> Prompt:
     samples = [s.get("checks") or {} for s in p.get("samples") or [] if isinstance(s, dict)]
     return Prompt(
         name=str(p.get("name") or ""),
+        group=str(p.get("group") or "course"),
         prompt=prompt,
         completion=completion,
         html=highlight(prompt, completion),

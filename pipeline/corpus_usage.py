@@ -1,0 +1,245 @@
+"""The usage parts of the installed corpus: code that *uses* pandas, sklearn, matplotlib and
+seaborn, as codeparrot-ds does, rather than the libraries' own internals and tests.
+
+- doctests: the `>>>` examples in the installed packages' docstrings, one script per source file;
+- examples: example scripts and notebook code cells from the source distributions (sdists) that
+  `make setup` downloads (python -m pipeline.fetch); the data stage itself stays offline.
+
+Each part yields rows in codeparrot-ds's columns, like corpus_sources' installed files.
+"""
+
+from __future__ import annotations
+
+import ast
+import doctest
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from pipeline.corpus_sources import SourceFile, read_files
+
+# The sdists whose examples join the corpus (with their installed version) and the folders of
+# each that hold usage code: galleries, examples, documentation notebooks.
+EXAMPLE_PACKAGES = ("seaborn", "scikit-learn", "matplotlib")
+EXAMPLE_DIRS = ("examples", "galleries", "doc", "docs")
+DOCTEST_MARKER = ">>>"
+_PARSER = doctest.DocTestParser()
+
+
+# ---- doctests ----
+
+
+def docstrings(tree: ast.AST) -> Iterator[str]:
+    """The docstrings of a module, its classes and functions (breadth first)."""
+    for node in ast.walk(tree):  # breadth first, from the module down
+        if not isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        text = ast.get_docstring(node, clean=True)
+        if text and DOCTEST_MARKER in text:
+            yield text
+
+
+def doctest_script(source: str) -> str:
+    """The `>>>` examples of a file's docstrings as one script: each docstring's examples in
+    order, a blank line between docstrings. Expected outputs are dropped: they are not code.
+    Empty when the file has none or does not parse."""
+    if DOCTEST_MARKER not in source:
+        return ""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return ""
+    blocks = []
+    for text in docstrings(tree):
+        try:
+            examples = _PARSER.get_examples(text)
+        except ValueError:  # inconsistent indentation inside the docstring
+            continue
+        lines = "".join(ex.source for ex in examples)
+        if lines.strip():
+            blocks.append(lines)
+    return "\n".join(blocks)
+
+
+def doctest_rows(files: list[SourceFile], keywords: tuple[str, ...] = ()) -> Iterator[dict]:
+    """One row per installed file with docstring examples; its path gets '#doctests'.
+
+    A docstring example writes `pd.` without naming pandas, so the keyword filter looks at
+    the file the docstring lives in: files that name no keyword give no row."""
+    for row in read_files(files, []):
+        source = row["content"] or ""
+        if DOCTEST_MARKER not in source or not has_keyword(source, keywords):
+            continue
+        script = doctest_script(source)
+        if script:
+            yield {
+                **row,
+                "path": row["path"] + "#doctests",
+                "size": str(len(script.encode())),
+                "content": script,
+            }
+
+
+def has_keyword(text: str, keywords: tuple[str, ...]) -> bool:
+    return not keywords or any(k in text for k in keywords)
+
+
+# ---- examples from source distributions ----
+
+
+def notebook_code(text: str) -> str:
+    """A notebook's code cells joined as a script; IPython magics and shell lines are left out."""
+    import nbformat
+
+    nb = nbformat.reads(text, as_version=4)
+    cells = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        lines = [ln for ln in cell.source.splitlines() if not ln.lstrip().startswith(("%", "!"))]
+        code = "\n".join(lines).strip()
+        if code:
+            cells.append(code + "\n")
+    return "\n".join(cells)  # one blank line between cells
+
+
+def is_example_path(member: str) -> bool:
+    """package-1.0/examples/..., galleries/..., doc/... or docs/..., as .py or .ipynb."""
+    parts = PurePosixPath(member).parts
+    return (
+        len(parts) > 2
+        and parts[1] in EXAMPLE_DIRS
+        and PurePosixPath(member).suffix in (".py", ".ipynb")
+        and not any(p.startswith(".") for p in parts)
+    )
+
+
+def sdist_rows(tarball: Path, repo_name: str, license_: str = "unknown") -> Iterator[dict]:
+    """Rows of an sdist's example scripts and notebooks (code cells), in archive order."""
+    with tarfile.open(tarball, "r:*") as tar:
+        for member in tar:
+            if not member.isfile() or not is_example_path(member.name):
+                continue
+            data = tar.extractfile(member).read()
+            path = PurePosixPath(*PurePosixPath(member.name).parts[1:]).as_posix()
+            try:
+                text = data.decode("utf-8")
+                content = notebook_code(text) if path.endswith(".ipynb") else text
+            except Exception:  # not UTF-8, or a notebook nbformat cannot read
+                content = None
+            yield {
+                "repo_name": repo_name,
+                "path": path,
+                "copies": "1",
+                "size": str(len(data)),
+                "content": content,
+                "license": license_,
+            }
+
+
+def sdist_name(package: str, version: str) -> str:
+    """The file name PEP 625 gives an sdist (older ones keep dashes: both are looked for)."""
+    return f"{package.replace('-', '_').lower()}-{version}.tar.gz"
+
+
+def find_sdist(folder: Path, package: str, version: str, exact: bool = False) -> Path | None:
+    """The sdist of this exact version, else (unless exact) the newest other version of the
+    package in the folder: its examples still show how the library is used, and a GPU box may
+    have other versions installed than the ones `make fetch` saw. None when there is none."""
+    folder = Path(folder)
+    for name in (sdist_name(package, version), f"{package}-{version}.tar.gz"):
+        if (folder / name).is_file():
+            return folder / name
+    if exact:
+        return None
+    stems = {package.replace("-", "_").lower(), package}
+    others = [p for p in folder.glob("*.tar.gz") if p.name.rsplit("-", 1)[0] in stems]
+    return max(others, key=lambda p: _version_key(p.name), default=None)
+
+
+def _version_key(filename: str) -> tuple:
+    version = filename.rsplit("-", 1)[1].removesuffix(".tar.gz")
+    return tuple(int(x) if x.isdigit() else -1 for x in version.split("."))
+
+
+def example_sources(folder: Path, versions: dict[str, str]) -> tuple[list[tuple], list[str]]:
+    """([(package, tarball)], [missing "package==version"]) for EXAMPLE_PACKAGES that are
+    installed; a package that is not installed is neither used nor missing."""
+    found, missing = [], []
+    for package in EXAMPLE_PACKAGES:
+        version = versions.get(package)
+        if version is None:
+            continue
+        tarball = find_sdist(folder, package, version)
+        if tarball is None:
+            missing.append(f"{package}=={version}")
+        else:
+            found.append((package, tarball))
+    return found, missing
+
+
+def example_versions() -> dict[str, str]:
+    """The installed version of each EXAMPLE_PACKAGES entry (absent ones left out)."""
+    from importlib import metadata
+
+    versions = {}
+    for package in EXAMPLE_PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def examples_fingerprint(folder: Path) -> list[str]:
+    found, missing = example_sources(folder, example_versions())
+    out = []
+    for package, tarball in found:
+        st = tarball.stat()
+        out.append(f"{package}:{tarball.name}:{st.st_size}")
+    return out + [f"missing:{m}" for m in missing]
+
+
+# ---- the installed source's parts ----
+
+PARTS = ("library", "doctests", "examples")
+# The random heuristics (tests_and_configs, no_code_structure) aim at library internals and
+# test suites; on usage code they drop plain scripts (no def/class/loop) and every example
+# that calls train_test_split. Usage parts meet the deterministic filters only.
+USAGE_SKIPS_FILTERS = ("tests_and_configs", "no_code_structure")
+
+
+def part_weights(data_cfg: dict[str, Any]) -> dict[str, float]:
+    """The [data.parts] mixing weights (a missing part weighs 0)."""
+    from pipeline.config import ConfigError
+
+    parts = data_cfg.get("parts") or {}
+    weights = {}
+    for part in PARTS:
+        w = parts.get(part, 0)
+        if isinstance(w, bool) or not isinstance(w, int | float) or not 0 <= w <= 100:
+            raise ConfigError(f"data.parts.{part} must be a number from 0 to 100, got {w!r}")
+        weights[part] = float(w)
+    for part in set(parts) - set(PARTS):
+        raise ConfigError(f"unknown key 'data.parts.{part}': the parts are {', '.join(PARTS)}")
+    if not any(weights.values()):
+        raise ConfigError("data.parts: every weight is 0; give at least one part a weight")
+    return weights
+
+
+def installed_part_rows(
+    part: str, files: list[SourceFile], keywords: tuple[str, ...], examples_dir: Path
+) -> tuple[Iterator[dict[str, Any]], list[str]]:
+    """(rows, sdists missing from examples_dir as "name==version") of one installed part."""
+    if part == "library":
+        return read_files(files, []), []
+    if part == "doctests":
+        return doctest_rows(files, keywords), []
+    found, missing = example_sources(examples_dir, example_versions())
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for package, tarball in found:
+            yield from sdist_rows(tarball, package)
+
+    return rows(), missing
