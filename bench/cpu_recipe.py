@@ -39,25 +39,26 @@ from pipeline.prompts import early_hit, evaluation_prompts  # noqa: E402
 from pipeline.runner import run_matrix  # noqa: E402
 
 # name -> values changed from the cpu profile (TOML, dotted keys). The first is the reference.
+W128 = {"n_layer": 4, "n_head": 4, "n_embd": 128}
 CANDIDATES = {
     "profile": {},
-    "old-tiny-v8k": {"model": {"n_layer": 4, "n_head": 4, "n_embd": 192},
-                     "tokenizer": {"vocab_size": 8192}, "training": {"learning_rate": 1e-3}},
-    "w128-l4-v4k": {"model": {"n_layer": 4, "n_head": 4, "n_embd": 128},
-                    "tokenizer": {"vocab_size": 4096}},
-    "w128-l4-v2k": {"model": {"n_layer": 4, "n_head": 4, "n_embd": 128},
-                    "tokenizer": {"vocab_size": 2048}},
-    "w96-l3-v4k": {"model": {"n_layer": 3, "n_head": 3, "n_embd": 96},
-                   "tokenizer": {"vocab_size": 4096}},
-    "w128-l4-v4k-lr3e-3": {"model": {"n_layer": 4, "n_head": 4, "n_embd": 128},
-                           "tokenizer": {"vocab_size": 4096},
+    "tiny-v8k-lr1e-3": {"model": {"n_layer": 4, "n_head": 4, "n_embd": 192},
+                        "tokenizer": {"vocab_size": 8192}, "training": {"learning_rate": 1e-3}},
+    "w128-l4-v4k-lr2e-3": {"model": W128, "tokenizer": {"vocab_size": 4096},
+                           "training": {"learning_rate": 2e-3}},
+    "w128-l4-v2k-lr2e-3": {"model": W128, "tokenizer": {"vocab_size": 2048},
+                           "training": {"learning_rate": 2e-3}},
+    "w128-l2-v4k-lr3e-3": {"model": {**W128, "n_layer": 2}, "tokenizer": {"vocab_size": 4096},
                            "training": {"learning_rate": 3e-3}},
-    "w128-l4-v4k-b32": {"model": {"n_layer": 4, "n_head": 4, "n_embd": 128},
-                        "tokenizer": {"vocab_size": 4096},
-                        "training": {"per_device_train_batch_size": 32}},
-    "w128-l4-v4k-usage-only": {"model": {"n_layer": 4, "n_head": 4, "n_embd": 128},
-                               "tokenizer": {"vocab_size": 4096},
+    "w128-l4-v4k-lr4e-3": {"model": W128, "tokenizer": {"vocab_size": 4096},
+                           "training": {"learning_rate": 4e-3}},
+    "w128-l4-v4k-usage-only": {"model": W128, "tokenizer": {"vocab_size": 4096},
+                               "training": {"learning_rate": 2e-3},
                                "data": {"parts": {"library": 0}}},
+    "w128-l4-v4k-b32": {"model": W128, "tokenizer": {"vocab_size": 4096},
+                        "training": {"learning_rate": 2e-3, "per_device_train_batch_size": 32}},
+    "w128-l4-v4k-prose": {"model": W128, "tokenizer": {"vocab_size": 4096},
+                          "training": {"learning_rate": 2e-3}, "data": {"examples_prose": True}},
 }  # fmt: skip
 FIXED_TEXT_BYTES = 200_000  # of the default corpus's validation split: the fixed evaluation text
 

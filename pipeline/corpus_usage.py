@@ -87,6 +87,36 @@ def has_keyword(text: str, keywords: tuple[str, ...]) -> bool:
 
 # ---- examples from source distributions ----
 
+PROSE_RUN = 3  # this many comment lines in a row are prose (sphinx-gallery text), not a comment
+
+
+def strip_prose(source: str) -> str:
+    """An example script without its prose: the module docstring and every run of PROSE_RUN or
+    more comment-only lines go, short comments stay. About half of the gallery examples' bytes
+    are reStructuredText written as comments; codeparrot-ds scripts, like the course prompts,
+    put a short comment before the code it describes."""
+    lines = source.splitlines()
+    try:
+        body = ast.parse(source).body
+    except (SyntaxError, ValueError):
+        body = []
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        if isinstance(body[0].value.value, str):
+            lines[body[0].lineno - 1 : body[0].end_lineno] = []
+    out: list[str] = []
+    run: list[str] = []
+    for line in [*lines, ""]:
+        if line.lstrip().startswith("#"):
+            run.append(line)
+            continue
+        if 0 < len(run) < PROSE_RUN:
+            out += run
+        run = []
+        if line.strip() or (out and out[-1].strip()):  # one blank line at most
+            out.append(line)
+    return "\n".join(out).strip("\n") + "\n" if any(ln.strip() for ln in out) else ""
+
+
 
 def notebook_code(text: str) -> str:
     """A notebook's code cells joined as a script; IPython magics and shell lines are left out."""
@@ -115,8 +145,11 @@ def is_example_path(member: str) -> bool:
     )
 
 
-def sdist_rows(tarball: Path, repo_name: str, license_: str = "unknown") -> Iterator[dict]:
-    """Rows of an sdist's example scripts and notebooks (code cells), in archive order."""
+def sdist_rows(
+    tarball: Path, repo_name: str, license_: str = "unknown", prose: bool = False
+) -> Iterator[dict]:
+    """Rows of an sdist's example scripts and notebooks (code cells), in archive order;
+    scripts lose their prose (strip_prose) unless `prose`."""
     with tarfile.open(tarball, "r:*") as tar:
         for member in tar:
             if not member.isfile() or not is_example_path(member.name):
@@ -125,7 +158,10 @@ def sdist_rows(tarball: Path, repo_name: str, license_: str = "unknown") -> Iter
             path = PurePosixPath(*PurePosixPath(member.name).parts[1:]).as_posix()
             try:
                 text = data.decode("utf-8")
-                content = notebook_code(text) if path.endswith(".ipynb") else text
+                if path.endswith(".ipynb"):
+                    content = notebook_code(text)
+                else:
+                    content = text if prose else strip_prose(text)
             except Exception:  # not UTF-8, or a notebook nbformat cannot read
                 content = None
             yield {
@@ -229,7 +265,11 @@ def part_weights(data_cfg: dict[str, Any]) -> dict[str, float]:
 
 
 def installed_part_rows(
-    part: str, files: list[SourceFile], keywords: tuple[str, ...], examples_dir: Path
+    part: str,
+    files: list[SourceFile],
+    keywords: tuple[str, ...],
+    examples_dir: Path,
+    prose: bool = False,
 ) -> tuple[Iterator[dict[str, Any]], list[str]]:
     """(rows, sdists missing from examples_dir as "name==version") of one installed part."""
     if part == "library":
@@ -240,6 +280,6 @@ def installed_part_rows(
 
     def rows() -> Iterator[dict[str, Any]]:
         for package, tarball in found:
-            yield from sdist_rows(tarball, package)
+            yield from sdist_rows(tarball, package, prose=prose)
 
     return rows(), missing

@@ -259,3 +259,27 @@ def test_another_version_of_an_sdist_is_used_when_the_exact_one_is_missing(tmp_p
     assert found == tmp_path / "scikit_learn-1.10.2.tar.gz"  # the newest, by version number
     assert corpus_usage.find_sdist(tmp_path, "scikit-learn", "1.9.1", exact=True) is None
     assert corpus_usage.find_sdist(tmp_path, "seaborn", "0.13.2") is None
+
+
+def test_strip_prose_keeps_code_and_short_comments():
+    source = (
+        '"""\nScatter\n=======\n\nA long reST introduction.\n"""\n'
+        "import matplotlib.pyplot as plt\n"
+        "# %%\n# Prose, line one\n# line two\n# line three\n\n"
+        "# make data\nx = [1, 2]\n\n\n"
+        "plt.scatter(x, x)  # an inline comment stays\n"
+    )
+    assert corpus_usage.strip_prose(source) == (
+        "import matplotlib.pyplot as plt\n\n# make data\nx = [1, 2]\n\n"
+        "plt.scatter(x, x)  # an inline comment stays\n"
+    )
+    assert corpus_usage.strip_prose('"""Only a docstring."""\n# a\n# b\n# c\n') == ""
+    assert corpus_usage.strip_prose("x = (\n") == "x = (\n"  # does not parse: comments only
+
+
+def test_sdist_scripts_lose_their_prose_unless_asked(tmp_path):
+    files = {"pkg-1.0/examples/a.py": '"""Title."""\nimport seaborn\n'}
+    tarball = make_sdist(tmp_path, "pkg-1.0.tar.gz", files)
+    assert [r["content"] for r in corpus_usage.sdist_rows(tarball, "pkg")] == ["import seaborn\n"]
+    kept = corpus_usage.sdist_rows(tarball, "pkg", prose=True)
+    assert [r["content"] for r in kept] == [files["pkg-1.0/examples/a.py"]]
