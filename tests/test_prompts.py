@@ -19,11 +19,26 @@ def test_course_prompts_verbatim():
 
 def test_checks_cut_at_last_complete_line():
     prompt = {"text": "x = 1\n", "expect": [r"scatter\(", r"plt"]}
-    c = checks(prompt, "plt.scatter(x, y)\nplt.show(")  # stops mid-line
-    assert c == {"syntax_valid": True, "patterns": {r"scatter\(": True, "plt": True}}
+    c = checks(prompt, "plt.scatter(x, y)\nplt.show(")  # stops mid-line after a statement
+    assert c["syntax_valid"] and c["patterns"] == {r"scatter\(": True, "plt": True}
+    assert c["checked"] == "plt.scatter(x, y)\n"
     assert not checks(prompt, "def f(:\n")["syntax_valid"]
     assert complete_lines("a\nb") == "a\n" and complete_lines("ab") == ""
     assert syntax_valid("") and not syntax_valid("x = (\n")
+
+
+@pytest.mark.parametrize("completion", ["", "plt.scatter(x, y", "plt.scatter(x, y)", "\n\n"])
+def test_a_completion_without_a_complete_line_is_no_code(completion):
+    """Nothing is checked but the prompt: both checks fail (they passed on the old code)."""
+    c = checks({"text": "x = 1\n", "expect": [r"scatter\("]}, completion)
+    assert c == {"checked": completion if completion == "\n\n" else "", "syntax_valid": False,
+                 "patterns": {r"scatter\(": False}}  # fmt: skip
+
+
+def test_patterns_are_searched_in_the_text_that_parses():
+    """`plt.scatter(x, y` on the cut-off last line neither parses nor counts as a hit."""
+    c = checks({"text": "x = 1\n", "expect": [r"scatter\("]}, "y = 2\nplt.scatter(x, y")
+    assert c["syntax_valid"] and c["patterns"] == {r"scatter\(": False}
 
 
 @pytest.mark.parametrize(
