@@ -26,14 +26,15 @@ _memo: dict[str, Data] = {}
 def prepare_data(config: dict[str, Any], cache_dir: Path) -> Data:
     """Build (or load from cache) everything an experiment trains on."""
     key = json.dumps(
-        [config["data"], config["tokenizer"], config["chunking"], config["seed"], str(cache_dir)],
+        # [data] seed, not the training seed: a seed replica must train on the same data
+        [config["data"], config["tokenizer"], config["chunking"], str(cache_dir)],
         sort_keys=True,
     )
     if key in _memo:  # experiments of one matrix usually share their data
         return _memo[key]
     context = config["chunking"]["context_length"]
     with stage("corpus"):
-        corpus, corpus_stats = build_corpus(config["data"], cache_dir, seed=config["seed"])
+        corpus, corpus_stats = build_corpus(config["data"], cache_dir, seed=config["data"]["seed"])
         print(
             f"    {corpus_stats['train_files']} train / {corpus_stats['valid_files']} valid files"
         )
