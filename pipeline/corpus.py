@@ -168,9 +168,7 @@ def gather_parts(
         prose = data_cfg.get("examples_prose", False)
         if not isinstance(prose, bool):
             raise ConfigError(f"data.examples_prose must be true or false, got {prose!r}")
-        rows, lacking = usage.installed_part_rows(
-            part, files, screen.keywords, examples_dir, prose
-        )
+        rows, lacking = usage.installed_part_rows(part, files, screen.keywords, examples_dir, prose)
         if lacking:
             print(
                 f"corpus: part {part!r} skips {', '.join(lacking)}: no sdist in {examples_dir} "

@@ -100,9 +100,9 @@ def strip_prose(source: str) -> str:
         body = ast.parse(source).body
     except (SyntaxError, ValueError):
         body = []
-    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
-        if isinstance(body[0].value.value, str):
-            lines[body[0].lineno - 1 : body[0].end_lineno] = []
+    first = body[0] if body else None
+    if isinstance(first, ast.Expr) and isinstance(getattr(first.value, "value", None), str):
+        lines[first.lineno - 1 : first.end_lineno] = []
     out: list[str] = []
     run: list[str] = []
     for line in [*lines, ""]:
@@ -115,7 +115,6 @@ def strip_prose(source: str) -> str:
         if line.strip() or (out and out[-1].strip()):  # one blank line at most
             out.append(line)
     return "\n".join(out).strip("\n") + "\n" if any(ln.strip() for ln in out) else ""
-
 
 
 def notebook_code(text: str) -> str:

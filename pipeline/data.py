@@ -27,7 +27,8 @@ _memo: dict[str, Data] = {}
 def prepare_data(config: dict[str, Any], cache_dir: Path) -> Data:
     """Build (or load from cache) everything an experiment trains on."""
     key = json.dumps(
-        [config["data"], config["tokenizer"], config["chunking"], config["seed"], str(cache_dir)],
+        # [data] seed, not the training seed: a seed replica must train on the same data
+        [config["data"], config["tokenizer"], config["chunking"], str(cache_dir)],
         sort_keys=True,
     )
     if key in _memo:  # experiments of one matrix usually share their data
@@ -37,7 +38,7 @@ def prepare_data(config: dict[str, Any], cache_dir: Path) -> Data:
         # No training file may hold an evaluation prompt: such files are dropped and counted.
         exclude = tuple(p["text"] for p in evaluation_prompts(config["generation"]))
         corpus, corpus_stats = build_corpus(
-            config["data"], cache_dir, seed=config["seed"], exclude=exclude
+            config["data"], cache_dir, seed=config["data"]["seed"], exclude=exclude
         )
         print(
             f"    {corpus_stats['train_files']} train / {corpus_stats['valid_files']} valid files"

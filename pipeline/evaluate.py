@@ -63,13 +63,24 @@ def evaluation_section(
 
 
 def flops_per_token(model_config: dict[str, Any], n_params: int) -> float:
-    """nanoGPT's estimate: 6N for the weights plus 12·L·H·Q·T for attention, per token."""
+    """nanoGPT's estimate (model.py, estimate_mfu): 6N for the weights plus 12·L·H·Q·T for
+    attention, per token. N is n_params (the model's total) less the position embeddings: they
+    are looked up, not multiplied. The token embedding stays: it is also the LM head's matrix."""
     L, H = model_config["n_layer"], model_config["n_head"]
     Q, T = model_config["n_embd"] // H, model_config["n_positions"]
-    return 6 * n_params + 12 * L * H * Q * T
+    n_matmul = n_params - T * model_config["n_embd"]
+    return 6 * n_matmul + 12 * L * H * Q * T
 
 
-def mfu(tokens_per_second: float, model_config: dict, n_params: int, peak: float | None):
+def mfu(
+    tokens_per_second: float,
+    model_config: dict[str, Any],
+    n_params: int,
+    peak: float | None,
+    devices: int = 1,
+) -> float | None:
+    """Model FLOPs utilisation. tokens_per_second counts every process of a DDP run, so the
+    peak it is measured against is that of all `devices` (world_size), not of one."""
     if not peak or not tokens_per_second:
         return None
-    return tokens_per_second * flops_per_token(model_config, n_params) / peak
+    return tokens_per_second * flops_per_token(model_config, n_params) / (peak * devices)

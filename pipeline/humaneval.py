@@ -82,10 +82,12 @@ def generate(
     A completion continues the stripped prompt, so it starts with its own "\n".
 
     Returns one dict per problem: {task_id, prompt_tokens (with the EOS), prompt_tokens_used,
-    prompt_truncated: bool, max_new_tokens (as used), decoding: {do_sample, temperature, top_p,
-    seed}, completions: [str] * n}."""
+    prompt_truncated: bool, max_new_tokens (as used), decoding: {every generate() setting
+    (pipeline.prompts.decoding_settings), seed}, completions: [str] * n}."""
     import torch
     from transformers import StoppingCriteria, StoppingCriteriaList, pipeline, set_seed
+
+    from pipeline.prompts import decoding_settings
 
     class StopSequences(StoppingCriteria):
         """Stops a sequence once its generated part (never the prompt) holds a stop sequence."""
@@ -109,8 +111,8 @@ def generate(
     model, tokenizer = pipe.model, pipe.tokenizer
     context = model.config.n_positions
     max_new = max(1, min(max_new_tokens, context - 1))  # at least one prompt token must fit
-    decoding = {"do_sample": not greedy, "temperature": temperature, "top_p": top_p, "seed": seed}
-    sampling = {"temperature": temperature, "top_p": top_p} if not greedy else {}
+    settings = decoding_settings(not greedy, temperature, top_p, max_new)  # top_k off, etc.
+    decoding = {**settings, "seed": seed}
     out = []
     for problem in problems:
         # As codeparrot's HumanEval script (the reference numbers): EOS, after which a file starts
@@ -125,12 +127,10 @@ def generate(
             generated = model.generate(
                 input_ids=torch.tensor([used], device=model.device),
                 attention_mask=torch.ones(1, len(used), dtype=torch.long, device=model.device),
-                max_new_tokens=max_new,
-                do_sample=not greedy,
                 num_return_sequences=n,
                 pad_token_id=tokenizer.eos_token_id,
                 stopping_criteria=StoppingCriteriaList([StopSequences(len(used))]),
-                **sampling,
+                **settings,
             )
         texts = tokenizer.batch_decode(
             generated[:, len(used) :], skip_special_tokens=True, clean_up_tokenization_spaces=False
@@ -360,6 +360,7 @@ def evaluate_humaneval(model_dir: Path, cfg: dict[str, Any]) -> dict[str, Any] |
         "n": n,
         "temperature": float(cfg["temperature"]),
         "top_p": float(cfg["top_p"]),
+        "decoding": samples[0]["decoding"] if samples else None,  # every setting, explicit
         "max_new_tokens": samples[0]["max_new_tokens"] if samples else int(cfg["max_new_tokens"]),
         "timeout": float(cfg["timeout"]),
         "pass_at_k": {

@@ -69,7 +69,14 @@ def build_model(values: dict[str, Any], attn_implementation: str = "sdpa"):
     AttentionInterface.register("sdpa_fp32", sdpa_fp32)
     config = GPT2Config(**values)
     config._attn_implementation = attn_implementation
-    return GPT2LMHeadModel(config)
+    model = GPT2LMHeadModel(config)
+    # transformers derives loss_type from the class name, and "GPT2LMHeadModel" matches no
+    # LOSS_MAPPING key, so it is None. The Trainer then counts every label position in
+    # num_items_in_batch, position 0 of each block included although it is never predicted: each
+    # loss (train, eval, eval_results) came out low by (T-1)/T. Naming the loss makes it count
+    # labels[:, 1:]; GPT-2's forward computes the same ForCausalLM loss either way.
+    model.loss_type = "ForCausalLM"
+    return model
 
 
 def parameter_breakdown(model) -> dict[str, int]:

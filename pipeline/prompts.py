@@ -77,11 +77,48 @@ def early_hit(patterns: list[str], completion: str, lines: int = EARLY_LINES) ->
 
 
 def checks(prompt: dict[str, Any], completion: str) -> dict[str, Any]:
+    """Syntax and expected patterns, both on one text: the completion's complete lines.
+
+    A completion stops mid-line wherever max_new_tokens falls, so its last partial line is cut
+    (`plt.show(` after a complete statement is fine). The lines must parse after the prompt and
+    hold each pattern themselves. An empty or newline-less completion has no complete line: it
+    is no code, and fails both checks (the prompt alone would parse)."""
+    code = complete_lines(completion)
+    has_code = bool(code.strip())
     return {
-        "syntax_valid": syntax_valid(prompt["text"] + complete_lines(completion)),
-        "patterns": {p: bool(re.search(p, completion)) for p in prompt.get("expect", [])},
-        "early_hit": early_hit(prompt.get("expect", []), completion),
+        "checked": code,
+        "syntax_valid": has_code and syntax_valid(prompt["text"] + code),
+        "patterns": {p: has_code and bool(re.search(p, code)) for p in prompt.get("expect", [])},
+        "early_hit": has_code and early_hit(prompt.get("expect", []), code),
     }
+
+
+def decoding_settings(
+    do_sample: bool, temperature: float, top_p: float, max_new_tokens: int
+) -> dict[str, Any]:
+    """Every decoding parameter, set explicitly, as generate() and the record take them.
+
+    Left unset, transformers fills in its defaults, top_k = 50 among them: a hidden top-k cut
+    under the top-p that the reference protocol (Chen et al. 2021; codeparrot) uses alone. So
+    top_k = 0 (off) and the other filters at their neutral values; greedy decoding takes no
+    sampling parameters (transformers warns when it gets some)."""
+    settings: dict[str, Any] = {
+        "max_new_tokens": int(max_new_tokens),
+        "do_sample": bool(do_sample),
+        "num_beams": 1,
+        "repetition_penalty": 1.0,
+        "no_repeat_ngram_size": 0,
+    }
+    if do_sample:
+        settings.update(
+            temperature=float(temperature),
+            top_p=float(top_p),
+            top_k=0,
+            typical_p=1.0,
+            epsilon_cutoff=0.0,
+            eta_cutoff=0.0,
+        )
+    return settings
 
 
 def complete(model_dir: Path, prompts: list[dict[str, Any]], gen: dict[str, Any]) -> list[dict]:
@@ -93,22 +130,19 @@ def complete(model_dir: Path, prompts: list[dict[str, Any]], gen: dict[str, Any]
     device = 0 if torch.cuda.is_available() else -1
     pipe = pipeline("text-generation", model=str(model_dir), device=device)
     n_positions = pipe.model.config.n_positions
+    temperature, top_p = float(gen["temperature"]), float(gen["top_p"])
     out = []
     for p in prompts:
         prompt_tokens = len(pipe.tokenizer(p["text"])["input_ids"])
         # The model has no positions beyond its context: generate only what fits.
         max_new = max(0, min(int(gen["max_new_tokens"]), n_positions - prompt_tokens))
-        decoding = {"max_new_tokens": max_new, "do_sample": bool(gen["do_sample"])}
-        sampling = {"temperature": float(gen["temperature"]), "top_p": float(gen["top_p"])}
-        if decoding["do_sample"]:
-            decoding.update(sampling)
+        decoding = decoding_settings(bool(gen["do_sample"]), temperature, top_p, max_new)
+        sampling = decoding_settings(True, temperature, top_p, max_new)
         n_samples = int(gen.get("num_samples", 0))
 
         seed = int(gen["seed"])
         completion = generate(pipe, p["text"], 1, seed, **decoding)[0]
-        samples = generate(
-            pipe, p["text"], n_samples, seed, do_sample=True, max_new_tokens=max_new, **sampling
-        )
+        samples = generate(pipe, p["text"], n_samples, seed, **sampling)
         out.append(
             {
                 "name": p["name"],
@@ -116,10 +150,10 @@ def complete(model_dir: Path, prompts: list[dict[str, Any]], gen: dict[str, Any]
                 "prompt": p["text"],
                 "completion": completion,
                 "prompt_tokens": prompt_tokens,
-                "decoding": {**decoding, "seed": int(gen["seed"])},
+                "decoding": {**decoding, "seed": seed},
                 "checks": checks(p, completion),
                 "samples": [{"completion": c, "checks": checks(p, c)} for c in samples],
-                "sampling": {**sampling, "n": n_samples, "max_new_tokens": max_new},
+                "sampling": {**sampling, "seed": seed, "n": n_samples},
             }
         )
     return out
@@ -137,7 +171,7 @@ def sample_summary(completions: list[dict], group: str = "course") -> dict | Non
     ]
     if not samples:
         return None
-    summary = summarize([{k: v for k, v in s.items() if k != "early_hit"} for s in samples])
+    summary = summarize(samples)
     summary["early_hit_rate"] = sum(bool(s.get("early_hit")) for s in samples) / len(samples)
     return summary
 

@@ -112,12 +112,6 @@ def save_weights(model, tokenizer, folder: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def train_only_seconds(metrics: dict[str, Any], log_history: list[dict]) -> float:
-    """Trainer's train_runtime includes the evaluations run during training; take them out."""
-    evals = sum(e.get("eval_runtime", 0.0) for e in log_history if "eval_loss" in e)
-    return max(float(metrics.get("train_runtime", 0.0)) - evals, 1e-9)
-
-
 def run_experiment(exp: Experiment, results: Path, cache: Path) -> dict[str, Any]:
     """Train, evaluate and record one experiment. Returns the record it wrote."""
     import torch
@@ -130,6 +124,7 @@ def run_experiment(exp: Experiment, results: Path, cache: Path) -> dict[str, Any
     from pipeline.model import build_model, gpt2_config_values, parameter_breakdown
     from pipeline.prompts import complete, evaluation_prompts, sample_summary
     from pipeline.stages import stage
+    from pipeline.throughput import training_section
     from pipeline.train import (
         DivergenceStop,
         StepClock,
@@ -208,10 +203,13 @@ def run_experiment(exp: Experiment, results: Path, cache: Path) -> dict[str, Any
             values,
             params["total"],
             record["environment"]["device"],
-            clock.steady(),
+            clock,
         )
         record["training"].update(
-            speed=speed, resumed=resume, stopped_by_time_budget_at=budget.stopped_at
+            speed=speed,
+            resumed=resume,
+            stopped_by_time_budget_at=budget.stopped_at,
+            time_spent_before_resume_s=budget.spent_before,
         )
         if divergence.diverged_at is not None:
             record["status"] = "diverged"
@@ -251,49 +249,6 @@ def run_experiment(exp: Experiment, results: Path, cache: Path) -> dict[str, Any
         record["error"] = f"{type(e).__name__}: {message}"
         traceback.print_exc()
     return finish(record, folder)
-
-
-def training_section(
-    trainer,
-    metrics: dict[str, Any],
-    cfg: dict[str, Any],
-    values: dict,
-    n_params: int,
-    device: str,
-    steady: tuple[float, int] | None = None,
-) -> dict[str, Any]:
-    """The record's training part: the curve, timings and throughput of a finished train().
-
-    tokens_per_second is the steady rate (StepClock: warm-up steps, evaluations and checkpoints
-    left out) when there is one; tokens_per_second_overall counts every second of training."""
-    from pipeline.environment import peak_flops
-    from pipeline.evaluate import mfu
-
-    history, args = trainer.state.log_history, trainer.args
-    tokens_per_step = (
-        args.per_device_train_batch_size * args.gradient_accumulation_steps
-        * args.world_size * cfg["chunking"]["context_length"]
-    )  # fmt: skip
-    seconds = train_only_seconds(metrics, history)
-    tokens_seen = trainer.state.global_step * tokens_per_step
-    overall = tokens_seen / seconds
-    rate = steady[1] * tokens_per_step / steady[0] if steady and steady[0] > 0 else overall
-    return {
-        "args": dict(cfg["training"]),
-        "log_history": history,
-        "train_runtime_s": float(metrics.get("train_runtime", 0.0)),
-        "train_only_s": seconds,
-        "train_loss": next((e["loss"] for e in reversed(history) if "loss" in e), None),
-        "steps": trainer.state.global_step,
-        "tokens_per_step": tokens_per_step,
-        "tokens_seen": tokens_seen,
-        "tokens_per_second": rate,
-        "tokens_per_second_overall": overall,
-        "steady_steps": steady[1] if steady else None,
-        "mfu": mfu(rate, values, n_params, peak_flops(device)),
-        "world_size": args.world_size,
-        "train_blocks": len(trainer.train_dataset),  # after whole_batches() under compile
-    }
 
 
 def finish(record: dict[str, Any], folder: Path) -> dict[str, Any]:

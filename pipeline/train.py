@@ -7,6 +7,7 @@ and the [speed] settings.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
@@ -61,16 +62,33 @@ def resolve_speed(speed: dict[str, Any]) -> dict[str, Any]:
 
 class TimeBudget(TrainerCallback):
     """Stop after a wall-clock budget of training (evaluation time included), for comparing
-    recipes at equal time rather than equal steps. 0 disables it."""
+    recipes at equal time rather than equal steps. 0 disables it.
+
+    The time spent is saved in each checkpoint, so a run resumed from one goes on counting
+    from there instead of being granted the whole budget again."""
+
+    FILE = "time_spent.json"
 
     def __init__(self, seconds: float) -> None:
         self.seconds, self.start, self.stopped_at = seconds, None, None
+        self.spent_before = 0.0  # seconds of the resumed checkpoint's earlier runs
+
+    def spent(self) -> float:
+        return self.spent_before + time.perf_counter() - self.start
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.start = time.perf_counter()
+        saved = Path(args.output_dir) / f"checkpoint-{state.global_step}" / self.FILE
+        if state.global_step and saved.exists():
+            self.spent_before = float(json.loads(saved.read_text())["seconds"])
+
+    def on_save(self, args, state, control, **kwargs):
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if state.is_world_process_zero and folder.is_dir():
+            (folder / self.FILE).write_text(json.dumps({"seconds": self.spent()}))
 
     def on_step_end(self, args, state, control, **kwargs):
-        if self.seconds and time.perf_counter() - self.start > self.seconds:
+        if self.seconds and self.spent() > self.seconds:
             self.stopped_at = state.global_step
             control.should_training_stop = True
         return control
@@ -79,12 +97,20 @@ class TimeBudget(TrainerCallback):
 class StepClock(TrainerCallback):
     """Wall time of each optimizer step, for a steady-state throughput: the first steps (graph
     compilation, allocator and kernel warm-up) and the steps that ran an evaluation or a
-    checkpoint are left out. On a one-minute GPU run compilation alone is a third of the time."""
+    checkpoint are left out. On a one-minute GPU run compilation alone is a third of the time.
+
+    It also notes where this train() call began (a resumed run starts at its checkpoint's step,
+    with the earlier runs' log_history), so throughput covers this call's steps only."""
 
     def __init__(self) -> None:
         self.last: float | None = None
         self.durations: list[tuple[int, float]] = []  # (step, seconds) of clean steps
         self.dirty = False
+        self.start_step = 0  # global_step when this train() call began
+        self.history_start = 0  # log_history entries written before this call
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start_step, self.history_start = state.global_step, len(state.log_history)
 
     def on_step_begin(self, args, state, control, **kwargs):
         if self.last is None:
@@ -103,12 +129,13 @@ class StepClock(TrainerCallback):
         self.last, self.dirty = now, False
 
     def steady(self, skip_fraction: float = 0.1, min_skip: int = 5) -> tuple[float, int] | None:
-        """(seconds, steps) over the clean steps after the warm-up ones; None if too few."""
+        """(seconds, steps) over the clean steps after this call's warm-up ones; None if too
+        few. The warm-up is counted from start_step: a resumed run compiles and warms up too."""
         if not self.durations:
             return None
-        last_step = self.durations[-1][0]
-        skip = min(max(min_skip, int(last_step * skip_fraction)), last_step // 2)
-        kept = [d for step, d in self.durations if step > skip]
+        run_steps = self.durations[-1][0] - self.start_step
+        skip = min(max(min_skip, int(run_steps * skip_fraction)), run_steps // 2)
+        kept = [d for step, d in self.durations if step - self.start_step > skip]
         return (sum(kept), len(kept)) if kept else None
 
 
@@ -220,6 +247,7 @@ class ProjectTrainer(Trainer):
             )
         # As the stock loss: over the whole accumulated batch when the Trainer counted it (it
         # then skips its own division by the accumulation steps), else a mean of this batch.
+        # Both counts are of predicted tokens (labels[:, 1:]): build_model names the loss type.
         scaled = self.model_accepts_loss_kwargs and num_items_in_batch is not None
         return total / (num_items_in_batch if scaled else counted)
 

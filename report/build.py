@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
+from .band import Band, baseline_band, is_seed_replica, judge
 from .figures import Figures
 from .highlight import stylesheet
 from .load import Entry
@@ -31,11 +33,17 @@ def _unique(values: list[Any]) -> list[str]:
 
 
 def build_context(
-    entries: list[Entry], figures: Figures, profile: str, states: dict[str, str]
+    entries: list[Entry],
+    figures: Figures,
+    profile: str,
+    states: dict[str, str],
+    band_label: str = "baseline seeds",
 ) -> dict[str, Any]:
     """Everything the templates read. `states` are the templates' words for each state, used
-    where a figure has to say why a bar is missing."""
+    where a figure has to say why a bar is missing; `band_label` names the band in figures."""
     experiments = [experiment_view(e, i == 0) for i, e in enumerate(entries)]
+    band = baseline_band(experiments)
+    judge(experiments, band)
     for exp in experiments:
         if exp.has_curves:
             exp.figures["curves"] = figures.get(
@@ -58,11 +66,13 @@ def build_context(
         "corpora": _unique([(r.get("data") or {}).get("source") for r in records]),
         "state_counts": sorted(Counter(e.state for e in experiments).items(), key=_state_order),
         "experiments": experiments,
-        "best": best(experiments),
+        # a seed replica is the baseline again: the best run is judged among the others
+        "best": best([e for e in experiments if e.is_baseline or not is_seed_replica(e)]),
+        "band": band,
         "architectures": archs,
         "data": data,
         "data_from": data_from,
-        "figures": _across(experiments, figures, data, states),
+        "figures": _across(experiments, figures, data, states, band, band_label),
         "pygments_css": stylesheet(),
     }
     return context
@@ -78,19 +88,31 @@ def _across(
     figures: Figures,
     data: dict[str, Any] | None,
     states: dict[str, str],
+    band: Band | None = None,
+    band_label: str = "baseline seeds",
 ) -> dict[str, Any]:
     def note(e: Experiment) -> str:
         return states.get(e.state, e.state)
 
+    # With a band, its members are drawn as the band (shaded), not one line each.
     series = [
-        (e.name, e.colour, e.eval_loss, e.tokens_per_step) for e in experiments if e.eval_loss
+        (e.name, e.colour, e.eval_loss, e.tokens_per_step)
+        for e in experiments
+        if e.eval_loss and not e.in_band
     ]
+    shade = None
+    if band is not None:
+        colour, tps = experiments[0].colour, experiments[0].tokens_per_step
+        shade = (band_label, colour, band.curve, tps)
+    span = (math.exp(band.lower), math.exp(band.upper), experiments[0].colour) if band else None
     out: dict[str, Any] = {
-        "overlay": figures.get("eval-loss", "eval_overlay", series) if series else None,
+        "overlay": figures.get("eval-loss", "eval_overlay", series, shade)
+        if series or shade
+        else None,
         "perplexity": figures.get(
             "perplexity", "bars",
             [(e.name, e.colour, e.perplexity, "∞ (overflow)" if e.perplexity == float("inf") else note(e)) for e in experiments],
-            "perplexity on the validation split (log scale)", True, 2,
+            "perplexity on the validation split (log scale)", True, 2, span,
         ),
         "throughput": figures.get(
             "throughput", "bars",

@@ -38,10 +38,11 @@ def make_report(
         raise ReportError(f"templates folder {templates} not found")
     entries = load_entries(results, profile, matrix)
     env = environment(templates)
-    states = module(env, "text.j2", {"experiments": [], "best": None}).states
+    text = module(env, "text.j2", {"experiments": [], "best": None, "band": None})
+    states = text.states
     out.mkdir(parents=True, exist_ok=True)
     figures = Figures(out)
-    context = build_context(entries, figures, profile, states)
+    context = build_context(entries, figures, profile, states, text.band_legend)
     css = templates / "report.css"
     context["css"] = Markup(css.read_text(encoding="utf-8")) if css.exists() else ""
     lap("records")

@@ -116,11 +116,20 @@ def _log_y(ax: plt.Axes) -> None:
 
 def eval_overlay(
     series: list[tuple[str, str, list[tuple[int, float]], float | None]],
+    band: tuple[str, str, list[tuple[int, float, float, float]], float | None] | None = None,
 ) -> plt.Figure:
     """Every experiment's eval loss; against tokens seen when every run records tokens/step
-    (runs with different batch sizes are then comparable), else against steps."""
-    by_tokens = all(tps for *_, tps in series)
+    (runs with different batch sizes are then comparable), else against steps. `band`:
+    (label, colour, [(step, mean, low, high)], tokens/step), the baseline seeds' band, shaded
+    around their mean curve."""
+    by_tokens = all(tps for *_, tps in series) and (band is None or bool(band[3]))
     fig, ax = plt.subplots(figsize=(WIDE, 2.7))
+    if band is not None and band[2]:
+        label, colour, points, tps = band
+        x = [s * tps / 1e6 if by_tokens else s for s, *_ in points]
+        ax.fill_between(x, [p[2] for p in points], [p[3] for p in points], color=colour,
+                        alpha=0.25, lw=0, label=label)  # fmt: skip
+        ax.plot(x, [p[1] for p in points], color=colour, ls="--", lw=1)
     for name, colour, points, tps in series:
         finite = [(s * tps / 1e6 if by_tokens else s, v) for s, v in points if math.isfinite(v)]
         if finite:
@@ -134,11 +143,18 @@ def eval_overlay(
 
 
 def bars(
-    rows: list[tuple[str, str, float | None, str]], xlabel: str, log: bool, digits: int
+    rows: list[tuple[str, str, float | None, str]],
+    xlabel: str,
+    log: bool,
+    digits: int,
+    span: tuple[float, float, str] | None = None,
 ) -> plt.Figure:
     """One horizontal bar per experiment (matrix order, top down); rows without a value show
-    their note (diverged, not run...) instead of a bar."""
+    their note (diverged, not run...) instead of a bar. `span`: (low, high, colour), the
+    baseline's noise band, shaded across every row."""
     fig, ax = plt.subplots(figsize=(WIDE, 0.26 * len(rows) + 0.65))
+    if span is not None:
+        ax.axvspan(span[0], span[1], color=span[2], alpha=0.18, lw=0, zorder=0)
     names = [r[0] for r in rows][::-1]
     ypos = range(len(rows))
     values = [r[2] for r in rows][::-1]

@@ -89,6 +89,11 @@ class Experiment:
     heldout_prompts: list[Prompt]
     figures: dict[str, Figure] = field(default_factory=dict)
     notebook: str | None = None  # link to the rendered notebook, relative to the output folder
+    # Against the baseline's noise band (report.band.judge): a seed replica is part of it;
+    # the others get their difference from its mean and "lower" / "higher" / "within".
+    in_band: bool = False
+    verdict: str | None = None
+    band_diff: float | None = None
 
     # Templates read the entry's fields directly off the experiment.
     name = property(lambda self: self.entry.name)

@@ -121,3 +121,40 @@ def test_report_pdf_holds_names_and_perplexities(run):
         assert name in text
         assert f"{ppl:.2f}" in text or f"{ppl:.1f}" in text, f"perplexity of {name} not in the PDF"
     assert (out / "report.html").stat().st_size > 0 and (out / "report.md").stat().st_size > 0
+
+
+def test_record_losses_match_a_plain_torch_recomputation(run):
+    """Eval loss, perplexity and bits per byte, recomputed from the saved weights alone: plain
+    torch, the same evenly spaced validation blocks, mean cross-entropy per predicted token.
+    Within 0.2 % (the run may evaluate under bf16 autocast; this is float32)."""
+    import numpy as np
+    import torch
+    from transformers import GPT2LMHeadModel
+
+    from pipeline.data import prepare_data
+    from pipeline.evaluate import token_byte_lengths
+
+    tmp, _, _ = run
+    for name in ("baseline", "lr-x4"):
+        rec = record(tmp, name)
+        data = prepare_data(rec["config"], tmp / "cache")  # the run's cached chunks
+        valid = data.chunks["valid"]
+        n = min(len(valid), int(rec["config"]["training"]["max_eval_samples"]))
+        rows = np.unique(np.linspace(0, len(valid) - 1, n).round().astype(int))
+        ids = torch.as_tensor(np.asarray(valid.select(rows)["input_ids"]), dtype=torch.long)
+        assert len(ids) == rec["evaluation"]["eval_blocks"]
+        model = GPT2LMHeadModel.from_pretrained(rec["weights"]).float().eval()
+        total = 0.0
+        with torch.no_grad():
+            for batch in ids.split(16):
+                logits = model(input_ids=batch).logits[:, :-1].double()
+                total += torch.nn.functional.cross_entropy(
+                    logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1), reduction="sum"
+                ).item()
+        predicted = ids[:, 1:]
+        loss = total / predicted.numel()
+        n_bytes = int(token_byte_lengths(data.tokenizer)[predicted.numpy()].sum())
+        ev = rec["evaluation"]
+        assert ev["eval_results"]["eval_loss"] == pytest.approx(loss, rel=2e-3)
+        assert ev["perplexity"] == pytest.approx(math.exp(loss), rel=2e-3)
+        assert ev["bits_per_byte"] == pytest.approx(total / (n_bytes * math.log(2)), rel=2e-3)

@@ -3,7 +3,15 @@
 import pytest
 
 from pipeline.config import ConfigError
-from pipeline.prompts import checks, complete_lines, load_prompts, syntax_valid
+from pipeline.prompts import (
+    checks,
+    complete_lines,
+    early_hit,
+    evaluation_prompts,
+    load_prompts,
+    sample_summary,
+    syntax_valid,
+)
 
 
 def test_course_prompts_verbatim():
@@ -19,11 +27,26 @@ def test_course_prompts_verbatim():
 
 def test_checks_cut_at_last_complete_line():
     prompt = {"text": "x = 1\n", "expect": [r"scatter\(", r"plt"]}
-    c = checks(prompt, "plt.scatter(x, y)\nplt.show(")  # stops mid-line
-    assert c == {"syntax_valid": True, "patterns": {r"scatter\(": True, "plt": True}}
+    c = checks(prompt, "plt.scatter(x, y)\nplt.show(")  # stops mid-line after a statement
+    assert c["syntax_valid"] and c["patterns"] == {r"scatter\(": True, "plt": True}
+    assert c["checked"] == "plt.scatter(x, y)\n"
     assert not checks(prompt, "def f(:\n")["syntax_valid"]
     assert complete_lines("a\nb") == "a\n" and complete_lines("ab") == ""
     assert syntax_valid("") and not syntax_valid("x = (\n")
+
+
+@pytest.mark.parametrize("completion", ["", "plt.scatter(x, y", "plt.scatter(x, y)", "\n\n"])
+def test_a_completion_without_a_complete_line_is_no_code(completion):
+    """Nothing is checked but the prompt: both checks fail (they passed on the old code)."""
+    c = checks({"text": "x = 1\n", "expect": [r"scatter\("]}, completion)
+    assert c == {"checked": completion if completion == "\n\n" else "", "syntax_valid": False,
+                 "patterns": {r"scatter\(": False}, "early_hit": False}  # fmt: skip
+
+
+def test_patterns_are_searched_in_the_text_that_parses():
+    """`plt.scatter(x, y` on the cut-off last line neither parses nor counts as a hit."""
+    c = checks({"text": "x = 1\n", "expect": [r"scatter\("]}, "y = 2\nplt.scatter(x, y")
+    assert c["syntax_valid"] and c["patterns"] == {r"scatter\(": False}
 
 
 @pytest.mark.parametrize(
@@ -46,3 +69,37 @@ def test_bad_prompts_file(tmp_path, text, message):
 def test_missing_prompts_file(tmp_path):
     with pytest.raises(ConfigError, match="file not found"):
         load_prompts(tmp_path / "none.toml")
+
+
+def test_early_hit_reads_the_first_three_complete_lines():
+    prompt = {"text": "x = 1\n", "expect": [r"scatter\("]}
+    assert checks(prompt, "# a plot\nplt.scatter(x, y)\nplt.show()\n")["early_hit"]
+    assert not checks(prompt, "a = 1\nb = 2\nc = 3\nplt.scatter(x, y)\n")["early_hit"]
+    assert not checks(prompt, "plt.scatter(x, y")["early_hit"]  # no complete line
+    assert not early_hit([], "plt.scatter(x, y)\n")  # nothing expected: nothing to hit
+
+
+def test_heldout_prompts_are_their_own_group():
+    gen = {"prompts_file": "experiments/prompts.toml",
+           "heldout_prompts_file": "experiments/prompts-heldout.toml"}  # fmt: skip
+    prompts = evaluation_prompts(gen)
+    groups = [p["group"] for p in prompts]
+    assert groups == ["course"] * 4 + ["heldout"] * (len(prompts) - 4) and len(prompts) >= 12
+    course = {p["text"] for p in prompts[:4]}
+    assert not course & {p["text"] for p in prompts[4:]}  # held out means not the course's
+    assert evaluation_prompts({**gen, "heldout_prompts_file": ""}) == prompts[:4]
+
+
+def test_sample_summary_per_group_with_the_early_rate():
+    def sample(hit: bool, early: bool) -> dict:
+        return {"checks": {"syntax_valid": True, "patterns": {"a": hit}, "early_hit": early}}
+
+    completions = [
+        {"name": "c", "group": "course", "samples": [sample(True, True), sample(True, False)]},
+        {"name": "h", "group": "heldout", "samples": [sample(False, False)] * 4},
+    ]
+    course = sample_summary(completions)
+    assert course["samples"] == 2 and course["early_hit_rate"] == 0.5
+    assert course["pattern_hit_rate"] == 1.0
+    heldout = sample_summary(completions, "heldout")
+    assert heldout["samples"] == 4 and heldout["early_hit_rate"] == 0.0

@@ -105,6 +105,11 @@ training.eval_steps = 20
     assert "resuming from the last checkpoint" in again.stdout
     resumed, reference = record(run, "resumable"), record(ref, "resumable")
     assert resumed["training"]["resumed"] is True
+    # throughput covers the resumed call's steps only: the runtime covers nothing else
+    t = resumed["training"]
+    assert 0 < t["resumed_from_step"] < 40 and t["tokens_seen"] == 40 * t["tokens_per_step"]
+    this_run = (40 - t["resumed_from_step"]) * t["tokens_per_step"]
+    assert math.isclose(t["tokens_per_second_overall"], this_run / t["train_only_s"], rel_tol=1e-9)
     a = resumed["evaluation"]["eval_results"]["eval_loss"]
     b = reference["evaluation"]["eval_results"]["eval_loss"]
     assert math.isclose(a, b, abs_tol=1e-4), (a, b)

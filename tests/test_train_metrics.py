@@ -9,6 +9,7 @@ import pytest
 import torch
 from datasets import Dataset
 
+from pipeline.environment import peak_flops
 from pipeline.evaluate import bits_per_byte, flops_per_token, mfu, token_byte_lengths
 from pipeline.tokenizer import train_bpe
 from pipeline.train import (
@@ -34,13 +35,13 @@ def test_divergence_stops_on_nan_and_remembers_the_step():
     assert c.should_training_stop and cb.diverged_at == 7
 
 
-def test_time_budget_stops_after_the_budget_only():
-    state = SimpleNamespace(global_step=3)
+def test_time_budget_stops_after_the_budget_only(tmp_path):
+    state, args = SimpleNamespace(global_step=3), SimpleNamespace(output_dir=str(tmp_path))
     off = TimeBudget(0)
-    off.on_train_begin(None, state, control())
+    off.on_train_begin(args, state, control())
     assert not off.on_step_end(None, state, control()).should_training_stop
     cb = TimeBudget(0.05)
-    cb.on_train_begin(None, state, control())
+    cb.on_train_begin(args, state, control())
     assert not cb.on_step_end(None, state, control()).should_training_stop
     time.sleep(0.06)
     assert cb.on_step_end(None, state, control()).should_training_stop and cb.stopped_at == 3
@@ -130,10 +131,39 @@ def test_bits_per_byte_from_known_bytes(tokenizer):
     assert bits_per_byte(float("nan"), data, tokenizer) is None
 
 
-def test_mfu_uses_nanogpt_flops():
+def test_mfu_uses_nanogpt_flops_without_position_embeddings():
+    """nanoGPT's estimate_mfu takes N = get_num_params(), which leaves out the position
+    embeddings (a lookup, no multiply); the tied token embedding stays (it is the LM head)."""
     cfg = {"n_layer": 12, "n_head": 12, "n_embd": 768, "n_positions": 128}
     per_token = flops_per_token(cfg, 124_000_000)
-    assert per_token == 6 * 124_000_000 + 12 * 12 * 12 * 64 * 128
+    assert per_token == 6 * (124_000_000 - 128 * 768) + 12 * 12 * 12 * 64 * 128
     assert mfu(100_000, cfg, 124_000_000, 989e12) == pytest.approx(100_000 * per_token / 989e12)
     assert mfu(100_000, cfg, 124_000_000, None) is None
     assert np.isfinite(per_token)
+
+
+def test_mfu_of_a_ddp_run_counts_every_device():
+    """tokens/s of a DDP run sums its processes: the peak is world_size devices' peak."""
+    cfg = {"n_layer": 12, "n_head": 12, "n_embd": 768, "n_positions": 128}
+    one = mfu(100_000, cfg, 124_000_000, 989e12)
+    assert mfu(400_000, cfg, 124_000_000, 989e12, devices=4) == pytest.approx(one)
+
+
+@pytest.mark.parametrize(
+    ("device", "peak"),
+    [
+        ("NVIDIA H100 80GB HBM3", 989e12),
+        ("NVIDIA H100 PCIe", 756e12),
+        ("NVIDIA H100 NVL", 835e12),
+        ("NVIDIA H200", 989e12),
+        ("NVIDIA A100-SXM4-80GB", 312e12),
+        ("NVIDIA A100 80GB PCIe", 312e12),
+        ("NVIDIA RTX A1000", None),
+        ("NVIDIA L4", 121e12),
+        ("NVIDIA L40S", 362e12),
+        ("NVIDIA A10G", 70e12),
+        ("CPU: AMD EPYC 7B13", None),
+    ],
+)
+def test_peak_flops_matches_whole_device_names(device, peak):
+    assert peak_flops(device) == peak
