@@ -37,16 +37,16 @@ trap pack EXIT
   nproc
 } 2>&1 | tee "$out/machine.txt"
 # The data stage is CPU work: it runs beside the (GPU) bench instead of after it.
-$PY -m pipeline --profile gpu --results "$results" data >"$out/data.log" 2>&1 &
+$PY -m pipeline --profile gpu --results "$results" --matrix $here/matrix.toml data >"$out/data.log" 2>&1 &
 data_pid=$!
 # The ideas of bench/gpu-notes.md, each beside the gpu profile: dropout back on (the profile
 # now trains without it), a micro-batch of 512, CUDA graphs. ~40 s of compiling each.
-timeout 200 $PY bench/throughput.py --profile gpu --steps 40 --course-steps 4 \
+timeout 150 $PY bench/throughput.py --profile gpu --steps 40 --course-steps 4 \
   --also "model.resid_pdrop=0.1; model.embd_pdrop=0.1; model.attn_pdrop=0.1" \
   --also training.per_device_train_batch_size=512 \
   --json "$out/throughput.json" 2>&1 | tee "$out/throughput.log" | grep -v -E 'it/s\]|s/it\]'
 wait $data_pid || { echo "data stage failed: see data.log"; tail -5 "$out/data.log"; exit 1; }
 grep -v -E 'it/s\]|s/it\]|examples/s\]' "$out/data.log" | tail -6
-timeout "$(left)" $PY -m pipeline --profile gpu --results "$results" run 2>&1 \
+timeout "$(left)" $PY -m pipeline --profile gpu --results "$results" --matrix $here/matrix.toml run 2>&1 \
   | tee "$out/matrix.log" | grep -v -E 'it/s\]|s/it\]'
 echo "run.sh: $(( $(date +%s) - start )) s"
