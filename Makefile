@@ -83,10 +83,12 @@ list: $(SETUP_PIPELINE) ## list the experiments and whether each is up to date
 report: $(SETUP_REPORT) ## render report.md/.html/.pdf from the records only (no training)
 	$(PYTHON) -m report --results $(RESULTS) --out $(OUT)
 
-examples-report: $(SETUP_REPORT) ## re-render examples/gpu-h100/report from its H100 records
-	$(PYTHON) -m report --results examples/gpu-h100/records --matrix examples/gpu-h100/matrix.toml \
-	  --profile gpu --out examples/gpu-h100/report --no-notebooks
-	rm -f examples/gpu-h100/report/report.html  # 440 kB of inlined figures; md and pdf are enough
+examples-report: $(SETUP_REPORT) ## re-render examples/gpu-*/report from their GPU records
+	for e in gpu-h100 gpu-h200; do \
+	  $(PYTHON) -m report --results examples/$$e/records --matrix examples/$$e/matrix.toml \
+	    --profile gpu --out examples/$$e/report --no-notebooks; \
+	  rm -f examples/$$e/report/report.html; \
+	done  # report.html inlines every figure (~440 kB): md and pdf are enough
 
 test: $(SETUP) ## the test suite (what CI runs)
 	$(PYTHON) -m pytest -q

@@ -57,6 +57,18 @@ CANDIDATES = {
                                "data": {"parts": {"library": 0}}},
     "w128-l4-v4k-b32": {"model": W128, "tokenizer": {"vocab_size": 4096},
                         "training": {"learning_rate": 2e-3, "per_device_train_batch_size": 32}},
+    "w128-l2-v4k-lr3e-3-usage": {"model": {**W128, "n_layer": 2},
+                                 "tokenizer": {"vocab_size": 4096},
+                                 "training": {"learning_rate": 3e-3},
+                                 "data": {"parts": {"library": 0}}},
+    "w128-l2-v4k-lr6e-3": {"model": {**W128, "n_layer": 2}, "tokenizer": {"vocab_size": 4096},
+                           "training": {"learning_rate": 6e-3}},
+    "w128-l2-v2k-lr3e-3": {"model": {**W128, "n_layer": 2}, "tokenizer": {"vocab_size": 2048},
+                           "training": {"learning_rate": 3e-3}},
+    "w128-l2-v4k-lr3e-3-lib01": {"model": {**W128, "n_layer": 2},
+                                 "tokenizer": {"vocab_size": 4096},
+                                 "training": {"learning_rate": 3e-3},
+                                 "data": {"parts": {"library": 0.1, "examples": 3}}},
     "w128-l4-v4k-prose": {"model": W128, "tokenizer": {"vocab_size": 4096},
                           "training": {"learning_rate": 2e-3}, "data": {"examples_prose": True}},
 }  # fmt: skip
@@ -139,7 +151,9 @@ def prompt_scores(record: dict) -> dict[str, float]:
     return out
 
 
-def run(candidates: dict[str, dict], minutes: float, bf16: bool, tmp: Path) -> list[dict]:
+def run(
+    candidates: dict[str, dict], minutes: float, bf16: bool, tmp: Path, fixed_steps: int = 0
+) -> list[dict]:
     base = load_matrix("cpu")[0].config
     text = fixed_text()
     rows = []
@@ -147,13 +161,19 @@ def run(candidates: dict[str, dict], minutes: float, bf16: bool, tmp: Path) -> l
         cfg = merged(base, delta)
         recipe = project_recipe(cfg)
         recipe["speed"]["bf16"] = bf16
-        # Two probes, the faster one kept: a busy moment only ever slows a probe down.
-        rate = max(
-            measure(name, recipe, cfg["tokenizer"]["vocab_size"], 12, 3, tmp)["tokens_per_second"]
-            for _ in range(2)
-        )
         per_step = cfg["training"]["per_device_train_batch_size"] * 128
-        steps = max(20, round(minutes * 60 * rate / per_step))
+        if (
+            fixed_steps
+        ):  # equal steps: a fair comparison of data and learning rate on a busy machine
+            steps = fixed_steps
+        else:  # two probes, the faster one kept: a busy moment only ever slows a probe down
+            rate = max(
+                measure(name, recipe, cfg["tokenizer"]["vocab_size"], 12, 3, tmp)[
+                    "tokens_per_second"
+                ]
+                for _ in range(2)
+            )
+            steps = max(20, round(minutes * 60 * rate / per_step))
         delta = merged(delta, {
             "training": {"max_steps": steps, "warmup_steps": max(10, steps // 15),
                          "eval_steps": steps, "save_steps": 10**6},
@@ -208,6 +228,7 @@ def main() -> None:
     p.add_argument("--bf16", action="store_true", help="allow bf16 (default: float32)")
     p.add_argument("--curve", action="store_true", help="the profile's recipe at several budgets")
     p.add_argument("--minutes-list", default="2,5,10,20")
+    p.add_argument("--steps", type=int, default=0, help="equal steps instead of equal time")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args()
     torch.manual_seed(0)
@@ -223,7 +244,7 @@ def main() -> None:
             if unknown:
                 raise SystemExit(f"unknown candidates {unknown}; known: {', '.join(CANDIDATES)}")
             chosen = {n: CANDIDATES[n] for n in names}
-            results["candidates"] = run(chosen, args.minutes, args.bf16, Path(tmp))
+            results["candidates"] = run(chosen, args.minutes, args.bf16, Path(tmp), args.steps)
     if args.curve:
         print("\n== what more CPU time buys (the cpu profile's recipe)")
         for rows in results.values():
