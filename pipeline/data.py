@@ -26,7 +26,7 @@ _memo: dict[str, Data] = {}
 def prepare_data(config: dict[str, Any], cache_dir: Path) -> Data:
     """Build (or load from cache) everything an experiment trains on."""
     key = json.dumps(
-        # [data] seed, not the training seed: a seed replica must train on the same data
+        # data.subset_seed, not the training seed: a seed replica must train on the same data
         [config["data"], config["tokenizer"], config["chunking"], str(cache_dir)],
         sort_keys=True,
     )
@@ -34,7 +34,9 @@ def prepare_data(config: dict[str, Any], cache_dir: Path) -> Data:
         return _memo[key]
     context = config["chunking"]["context_length"]
     with stage("corpus"):
-        corpus, corpus_stats = build_corpus(config["data"], cache_dir, seed=config["data"]["seed"])
+        corpus, corpus_stats = build_corpus(
+            config["data"], cache_dir, seed=config["data"]["subset_seed"]
+        )
         print(
             f"    {corpus_stats['train_files']} train / {corpus_stats['valid_files']} valid files"
         )
