@@ -102,7 +102,9 @@ def fixed_text() -> str:
     scored on these same bytes, whatever its vocabulary or corpus mix."""
     cfg = load_matrix("cpu")[0].config
     exclude = tuple(p["text"] for p in evaluation_prompts(cfg["generation"]))  # as the data stage
-    corpus, _ = build_corpus(cfg["data"], ROOT / "cache", cfg["seed"], exclude=exclude)
+    corpus, _ = build_corpus(
+        cfg["data"], ROOT / "cache", cfg["data"]["subset_seed"], exclude=exclude
+    )
     text, size = [], 0
     for content in corpus["valid"]["content"]:
         text.append(content)

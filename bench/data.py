@@ -64,8 +64,8 @@ def bench_corpus(profile: str, config: dict[str, Any], cache: Path) -> list[Row]
     data = config["data"]
     import datasets  # noqa: F401  # imported before timing: the first import costs ~1 s alone
 
-    (_, stats), cold = timed(build_corpus, data, cache, seed=config["data"]["seed"])
-    (_, again), cached = timed(build_corpus, data, cache, seed=config["data"]["seed"])
+    (_, stats), cold = timed(build_corpus, data, cache, seed=config["data"]["subset_seed"])
+    (_, again), cached = timed(build_corpus, data, cache, seed=config["data"]["subset_seed"])
     assert again["cache_key"] == stats["cache_key"]
     scanned = 0.0
     if data["source"] == "installed":
@@ -75,7 +75,7 @@ def bench_corpus(profile: str, config: dict[str, Any], cache: Path) -> list[Row]
     dropped = ", ".join(f"{k} {v}" for k, v in stats["filtered"].items() if v)
     # A new process pays the imports too: what a second `make data` sees.
     fresh = seconds_in_new_process(
-        "from pipeline.corpus import build_corpus; build_corpus(c['data'], cache, seed=c['data']['seed'])",
+        "from pipeline.corpus import build_corpus; build_corpus(c['data'], cache, seed=c['data']['subset_seed'])",
         profile,
         cache,
     )
@@ -101,7 +101,7 @@ def bench_tokenizer_and_chunks(profile: str, config: dict[str, Any], cache: Path
     from pipeline.corpus import build_corpus
     from pipeline.tokenizer import build_tokenizer
 
-    corpus, stats = build_corpus(config["data"], cache, seed=config["data"]["seed"])
+    corpus, stats = build_corpus(config["data"], cache, seed=config["data"]["subset_seed"])
     context = config["chunking"]["context_length"]
     train_mb = stats["train_bytes"] / 1e6
     all_mb = (stats["train_bytes"] + stats["valid_bytes"]) / 1e6

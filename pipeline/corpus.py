@@ -1,6 +1,6 @@
 """Corpus stage: Python files from a source -> quality filters -> exact dedup -> train/valid.
 
-    dsd, stats = build_corpus(config["data"], Path("cache"), seed=config["seed"])
+    dsd, stats = build_corpus(config["data"], Path("cache"), seed=config["data"]["subset_seed"])
 
 dsd is a datasets.DatasetDict ("train", "valid") with codeparrot-ds's columns; stats is the
 record's `data` section so far (see pipeline/record.py). A build is cached in

@@ -26,19 +26,19 @@ _memo: dict[str, Data] = {}
 
 def prepare_data(config: dict[str, Any], cache_dir: Path) -> Data:
     """Build (or load from cache) everything an experiment trains on."""
+    # No training file may hold an evaluation prompt: such files are dropped and counted.
+    exclude = tuple(p["text"] for p in evaluation_prompts(config["generation"]))
     key = json.dumps(
-        # [data] seed, not the training seed: a seed replica must train on the same data
-        [config["data"], config["tokenizer"], config["chunking"], str(cache_dir)],
+        # data.subset_seed, not the training seed: a seed replica must train on the same data
+        [config["data"], config["tokenizer"], config["chunking"], exclude, str(cache_dir)],
         sort_keys=True,
     )
     if key in _memo:  # experiments of one matrix usually share their data
         return _memo[key]
     context = config["chunking"]["context_length"]
     with stage("corpus"):
-        # No training file may hold an evaluation prompt: such files are dropped and counted.
-        exclude = tuple(p["text"] for p in evaluation_prompts(config["generation"]))
         corpus, corpus_stats = build_corpus(
-            config["data"], cache_dir, seed=config["data"]["seed"], exclude=exclude
+            config["data"], cache_dir, seed=config["data"]["subset_seed"], exclude=exclude
         )
         print(
             f"    {corpus_stats['train_files']} train / {corpus_stats['valid_files']} valid files"

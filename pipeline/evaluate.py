@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.record import perplexity
+from pipeline.record import LOSS_NORMALIZATION, perplexity
 
 
 def token_byte_lengths(tokenizer) -> np.ndarray:
@@ -51,6 +51,7 @@ def evaluation_section(
     loss = float(eval_results["eval_loss"])
     return {
         "eval_results": eval_results,  # verbatim from trainer.evaluate()
+        "loss_normalization": LOSS_NORMALIZATION,
         "perplexity": perplexity(loss),
         "step0_eval_loss": step0_eval_loss,
         "step0_perplexity": perplexity(step0_eval_loss) if step0_eval_loss is not None else None,

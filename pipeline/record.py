@@ -48,6 +48,10 @@ REQUIRED = (
     "weights",
 )  # fmt: skip
 RECORD_FILE = "record.json"
+# evaluation.loss_normalization of records whose losses are means over predicted tokens. Records
+# without it were made when the Trainer divided by every label position (low by (T-1)/T, issue
+# 12): the runner does not count them as current, so `make all` retrains them.
+LOSS_NORMALIZATION = "mean over predicted tokens"
 
 
 class RecordError(ValueError):

@@ -17,7 +17,14 @@ from typing import Any
 
 from pipeline.config import ROOT, Experiment
 from pipeline.eta import ETA
-from pipeline.record import RECORD_FILE, RecordError, read_record, write_json_atomic, write_record
+from pipeline.record import (
+    LOSS_NORMALIZATION,
+    RECORD_FILE,
+    RecordError,
+    read_record,
+    write_json_atomic,
+    write_record,
+)
 
 IDENTITY_FILE = "identity.json"
 
@@ -58,8 +65,13 @@ def is_current(exp: Experiment, results: Path) -> bool:
         return False
     weights = record.get("weights")
     weights_ok = bool(weights) and (ROOT / weights / "config.json").exists()
+    # made before the loss fix (issue 12): its losses are low by (T-1)/T, so it is not current
+    normalized = (record.get("evaluation") or {}).get("loss_normalization") == LOSS_NORMALIZATION
     return (
-        record["status"] == "complete" and record["config_hash"] == exp.config_hash and weights_ok
+        record["status"] == "complete"
+        and record["config_hash"] == exp.config_hash
+        and weights_ok
+        and normalized
     )
 
 

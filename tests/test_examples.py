@@ -73,3 +73,39 @@ def test_the_report_renders_from_the_examples(tmp_path: Path, records: dict[str,
     for record in records.values():
         assert ppl(record["evaluation"]["perplexity"]) in md
         assert record["prompts"][0]["completion"].strip().splitlines()[0] in md
+
+
+# ---- examples/gpu-h200: the usage corpus on an H200 (issue 11) ----
+
+H200 = ROOT / "examples" / "gpu-h200"
+H200_NAMES = ["lr-x4", "adafactor", "grad-accum-x4", "steps-half", "baseline-seed1",
+              "baseline-seed2"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def h200_records() -> dict[str, dict]:
+    names = ["baseline", *H200_NAMES]
+    return {name: read_record(H200 / "records" / name / RECORD_FILE) for name in names}
+
+
+def test_h200_records_are_complete_current_and_from_the_usage_corpus(h200_records) -> None:
+    entries = load_entries(H200 / "records", "gpu", H200 / "matrix.toml")
+    assert [e.name for e in entries] == ["baseline", *H200_NAMES]
+    assert all(e.state == "complete" and not e.stale for e in entries)
+    for record in h200_records.values():
+        assert record["environment"]["device"] == "NVIDIA H200"
+        parts = record["data"]["parts"]
+        assert parts["examples"]["train_files"] > 1000 and not parts["examples"]["missing"]
+        assert parts["doctests"]["train_files"] > 1000
+        assert record["data"]["filtered"]["contains_prompt"] == 0
+        assert {p["group"] for p in record["prompts"]} == {"course", "heldout"}
+
+
+def test_h200_readme_prints_the_records_and_the_bench(h200_records) -> None:
+    text = (H200 / "README.md").read_text(encoding="utf-8")
+    for record in h200_records.values():
+        assert headline_row(record) in text, f"row of {record['name']} is out of date"
+    bench = json.loads((H200 / "logs" / "throughput.json").read_text())
+    assert bench["device"] == "NVIDIA H200"
+    for run in bench["runs"]:
+        assert f"{run['tokens_per_second']:,.0f}" in text and pct(run["mfu"]) in text

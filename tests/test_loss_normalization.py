@@ -91,3 +91,23 @@ def test_training_step_divides_by_the_predicted_tokens(tmp_path, chunked) -> Non
     with torch.no_grad():
         loss = trainer.compute_loss(trainer.model, batch, num_items_in_batch=counted).item()
     assert loss == pytest.approx(hand_loss(trainer.model, ids), rel=1e-5)
+
+
+def test_a_record_from_before_the_fix_is_not_current(tmp_path) -> None:
+    """Its losses are low by (T-1)/T: `make all` must retrain it, not keep it as up to date."""
+    from pipeline.config import load_matrix
+    from pipeline.record import LOSS_NORMALIZATION, write_record
+    from pipeline.runner import is_current
+    from tests.fixtures.records import build_record
+
+    exp = load_matrix("micro", check_training_args=False)[0]
+    record = build_record(exp, "complete")
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "config.json").write_text("{}")
+    record["weights"] = str(tmp_path / "weights")
+    record["evaluation"].pop("loss_normalization", None)
+    write_record(tmp_path / exp.name, record)
+    assert not is_current(exp, tmp_path)
+    record["evaluation"]["loss_normalization"] = LOSS_NORMALIZATION
+    write_record(tmp_path / exp.name, record)
+    assert is_current(exp, tmp_path)

@@ -22,7 +22,8 @@ def test_the_matrix_has_three_baseline_seeds_that_change_only_the_seed(profile):
 
 
 def test_the_training_seed_does_not_change_the_data(monkeypatch, tmp_path):
-    """The filters' random drops (and so split, tokenizer and eval set) follow [data] seed."""
+    """The filters' random drops (and so split, tokenizer and eval set) follow the data's own
+    seed, data.subset_seed, not the training seed."""
     seen = []
 
     class Stop(Exception):
@@ -37,4 +38,4 @@ def test_the_training_seed_does_not_change_the_data(monkeypatch, tmp_path):
     for name in ("baseline", "baseline-seed1"):
         with pytest.raises(Stop):
             data_stage.prepare_data(experiments[name].config, tmp_path)
-    assert seen == [experiments["baseline"].config["data"]["seed"]] * 2
+    assert seen == [experiments["baseline"].config["data"]["subset_seed"]] * 2

@@ -25,7 +25,13 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline.environment import peak_flops  # noqa: E402
 from pipeline.evaluate import mfu  # noqa: E402
-from pipeline.record import RECORD_FILE, perplexity, read_record, write_record  # noqa: E402
+from pipeline.record import (  # noqa: E402
+    LOSS_NORMALIZATION,
+    RECORD_FILE,
+    perplexity,
+    read_record,
+    write_record,
+)
 
 MARK = "loss per predicted token"
 LOSS_KEYS = ("loss", "eval_loss", "train_loss")
@@ -48,6 +54,7 @@ def correct(record: dict) -> bool:
     evaluation["step0_eval_loss"] *= factor
     evaluation["step0_perplexity"] = perplexity(evaluation["step0_eval_loss"])
     evaluation["bits_per_byte"] *= factor
+    evaluation["loss_normalization"] = LOSS_NORMALIZATION
     old_mfu = training["mfu"]
     training["mfu"] = mfu(
         training["tokens_per_second"],
