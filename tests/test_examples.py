@@ -34,10 +34,12 @@ def records() -> dict[str, dict]:
     return {name: read_record(EXAMPLE / "records" / name / RECORD_FILE) for name in NAMES}
 
 
-def test_records_are_complete_current_and_from_an_h100(records: dict[str, dict]) -> None:
+def test_records_are_complete_and_from_an_h100(records: dict[str, dict]) -> None:
     entries = load_entries(EXAMPLE / "records", "gpu", EXAMPLE / "matrix.toml")
     assert [e.name for e in entries] == NAMES
-    assert all(e.state == "complete" and not e.stale for e in entries)
+    # Made before the corpus had its usage parts (issue 11): complete, and stale against today's
+    # defaults, which the report says. examples/gpu-h200 is the current set.
+    assert all(e.state == "complete" and e.stale for e in entries)
     for record in records.values():
         assert "H100" in record["environment"]["device"]
         assert record["training"]["mfu"] > 0.05  # MFU is known for an H100

@@ -29,7 +29,7 @@ def test_the_training_seed_does_not_change_the_data(monkeypatch, tmp_path):
     class Stop(Exception):
         pass
 
-    def fake_build_corpus(data_cfg, cache_dir, seed):
+    def fake_build_corpus(data_cfg, cache_dir, seed, exclude=()):
         seen.append(seed)
         raise Stop
 
