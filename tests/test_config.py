@@ -106,8 +106,8 @@ def test_model_table_fields_override_the_preset_and_count_in_the_identity(tmp_pa
 
     cfg = load_matrix("cpu")[0].config
     assert cfg["model"]["attn_pdrop"] == 0.0  # the cpu profile turns dropout off
-    values = gpt2_config_values("tiny", 8192, 128, 0, cfg["model"])
-    assert values["attn_pdrop"] == 0.0 and values["n_embd"] == 192 and "preset" not in values
+    values = gpt2_config_values("tiny", 4096, 128, 0, cfg["model"])
+    assert values["attn_pdrop"] == 0.0 and values["n_embd"] == 128 and "preset" not in values
     changed = merge(cfg, {"model": {"attn_pdrop": 0.1}})
     assert config_hash(changed) != config_hash(cfg)
     matrix = tmp_path / "m.toml"
