@@ -242,3 +242,15 @@ def test_code_generation_table_shows_bits_per_byte_beside_perplexity(
                 ppl(evaluation["perplexity"]),
                 num(evaluation["bits_per_byte"]),
             ), name
+
+
+def test_corpus_parts_and_held_out_prompts_are_reported(rendered: SimpleNamespace) -> None:
+    """The data section's parts table (with what was not downloaded), the prompt check, and the
+    held-out prompts beside the course's: in the summary and in each experiment."""
+    md = rendered.md
+    assert "| library: the packages' own source (internals, tests) | 0.25 | 16,254 | 1,408 |" in md
+    assert "| examples: " in md and "without matplotlib==3.11.2" in md
+    assert "No training or validation file contains an evaluation prompt" in md
+    assert "#### Held-out prompts" in md and "| read-csv | `df = load('data.csv')` | no |" in md
+    assert "| 1 of 2 |" in md  # held-out greedy hits in the code-generation table
+    assert md.count("#### Held-out prompts") == md.count("#### Prompts and completions")
