@@ -22,7 +22,8 @@ def load_prompts(path: str | Path) -> list[dict[str, Any]]:
     names = set()
     for i, p in enumerate(prompts, 1):
         if (
-            not isinstance(p.get("name"), str)
+            not isinstance(p, dict)
+            or not isinstance(p.get("name"), str)
             or not isinstance(p.get("text"), str)
             or not p["text"]
         ):
@@ -30,7 +31,10 @@ def load_prompts(path: str | Path) -> list[dict[str, Any]]:
         if p["name"] in names:
             raise ConfigError(f"{path}: prompt name {p['name']!r} appears twice")
         names.add(p["name"])
-        for pattern in p.get("expect", []):
+        expect = p.get("expect", [])
+        if not isinstance(expect, list) or not all(isinstance(x, str) for x in expect):
+            raise ConfigError(f"{path}: prompt {p['name']!r}: 'expect' must be a list of regexes")
+        for pattern in expect:
             try:
                 re.compile(pattern)
             except re.error as e:

@@ -25,7 +25,8 @@ Shape of schema 1 (every key present; values may be null where noted):
     evaluation: {eval_results: {...verbatim from trainer.evaluate()}, perplexity,
                  step0_eval_loss, token_accuracy, bits_per_byte} | null when not reached
     prompts: [{name, prompt, completion, decoding: {...}, checks: {syntax_valid, patterns}}]
-    weights: str | null                # save_pretrained folder, relative to the project root
+    weights: str | null                # save_pretrained folder, relative to the results folder
+                                       # (older records: to the project root; pipeline.weights)
 
 Non-finite floats (a diverged loss, an overflowing perplexity) are stored as the strings
 "inf", "-inf" and "nan" so the file stays strict JSON; `number()` turns them back.
@@ -48,6 +49,7 @@ REQUIRED = (
     "weights",
 )  # fmt: skip
 RECORD_FILE = "record.json"
+FILE_MODE = 0o644  # records, weights and reports: readable by the other users of a machine
 
 
 class RecordError(ValueError):
@@ -80,6 +82,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
     text = json.dumps(json_safe(data), indent=2, sort_keys=False, allow_nan=False) + "\n"
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, FILE_MODE)  # mkstemp makes it 0600: others on the machine read records
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()

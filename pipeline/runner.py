@@ -16,7 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import ROOT, Experiment
-from pipeline.record import RECORD_FILE, RecordError, read_record, write_json_atomic, write_record
+from pipeline.record import (
+    FILE_MODE,
+    RECORD_FILE,
+    RecordError,
+    read_record,
+    write_json_atomic,
+    write_record,
+)
+from pipeline.weights import IDENTITY_FILE as WEIGHTS_IDENTITY
+from pipeline.weights import weights_folder, weights_problem
 
 IDENTITY_FILE = "identity.json"
 
@@ -49,17 +58,29 @@ def relative(path: Path) -> str:
         return str(path.resolve())
 
 
+PREVIOUS_FILE = "record.previous.json"  # the last complete record, kept when a rerun failed
+
+
 def is_current(exp: Experiment, results: Path) -> bool:
-    """True when the experiment has a complete record for this exact config, and its weights."""
-    try:
-        record = read_record(results / exp.name / RECORD_FILE)
-    except RecordError:
-        return False
-    weights = record.get("weights")
-    weights_ok = bool(weights) and (ROOT / weights / "config.json").exists()
-    return (
-        record["status"] == "complete" and record["config_hash"] == exp.config_hash and weights_ok
-    )
+    """True when the experiment has a complete record for this exact config, and its weights
+    are whole (also when that record is the one a failed rerun set aside)."""
+    return current_record(exp, results) is not None
+
+
+def current_record(exp: Experiment, results: Path) -> Path | None:
+    """record.json, else record.previous.json, when it is complete, made from this exact config
+    and its weights load: a failed run whose config was then put back finds its results again."""
+    for name in (RECORD_FILE, PREVIOUS_FILE):
+        path = results / exp.name / name
+        try:
+            record = read_record(path)
+        except RecordError:
+            continue
+        if record["status"] != "complete" or record["config_hash"] != exp.config_hash:
+            continue
+        if weights_problem(weights_folder(record, results), exp.config_hash) is None:
+            return path
+    return None
 
 
 @contextmanager
@@ -87,23 +108,56 @@ def experiment_lock(folder: Path) -> Iterator[None]:
 
 
 def last_checkpoint(ckpt_dir: Path, config_hash: str) -> bool:
-    """Resume only from checkpoints of this exact config; others are stale and removed."""
+    """Resume only from checkpoints of this exact config; others are stale and removed, and so
+    are checkpoints a kill or a full disk left half-written (the Trainer would resume from the
+    newest folder and fail on it, every run after)."""
     identity = ckpt_dir / IDENTITY_FILE
     if not ckpt_dir.exists():
         return False
-    same = identity.exists() and json.loads(identity.read_text()).get("config_hash") == config_hash
+    try:
+        same = json.loads(identity.read_text()).get("config_hash") == config_hash
+    except (OSError, ValueError, AttributeError):
+        same = False
     if not same:
         shutil.rmtree(ckpt_dir)
         return False
-    return any(p.name.startswith("checkpoint-") for p in ckpt_dir.iterdir())
+    complete = False
+    for folder in ckpt_dir.iterdir():
+        if not folder.name.startswith("checkpoint-"):
+            continue
+        problem = checkpoint_problem(folder)
+        if problem:
+            print(f"    removing an incomplete checkpoint: {relative(folder)} ({problem})")
+            shutil.rmtree(folder, ignore_errors=True)
+        else:
+            complete = True
+    return complete
 
 
-def save_weights(model, tokenizer, folder: Path) -> None:
+def checkpoint_problem(folder: Path) -> str | None:
+    """Why a checkpoint folder is not whole. The Trainer writes trainer_state.json after the
+    model, optimizer, scheduler and RNG states: it parses only if the save reached its end,
+    and the weights must still match their own header."""
+    try:
+        state = json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "no complete trainer_state.json"
+    if not isinstance(state, dict) or "global_step" not in state:
+        return "trainer_state.json has no global_step"
+    return weights_problem(folder)
+
+
+def save_weights(model, tokenizer, folder: Path, config_hash: str) -> None:
     """save_pretrained into a temp folder, then swap: old weights survive a failed save."""
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)  # safetensors
     tokenizer.save_pretrained(tmp)
+    # Which config made these weights: a record set aside by a failed rerun is only restored
+    # when the weights beside it are still its own.
+    write_json_atomic(tmp / WEIGHTS_IDENTITY, {"config_hash": config_hash})
+    for path in [tmp, *tmp.rglob("*")]:  # readable by every user, whatever wrote them
+        path.chmod(0o755 if path.is_dir() else FILE_MODE)
     old = folder.with_name(folder.name + ".old")
     if folder.exists():
         folder.rename(old)
@@ -229,12 +283,12 @@ def run_experiment(exp: Experiment, results: Path, cache: Path) -> dict[str, Any
         if not is_main():  # one record, one set of weights: rank 0 writes them
             record["status"] = "complete"
             return record
-        save_weights(trainer.model, data.tokenizer, folder / "model")
-        record["weights"] = relative(folder / "model")
+        save_weights(trainer.model, data.tokenizer, folder / "model", exp.config_hash)
+        record["weights"] = (folder / "model").relative_to(results).as_posix()
         record["prompts"] = complete(folder / "model", prompts, cfg["generation"])
         record["evaluation"]["prompt_samples"] = sample_summary(record["prompts"])
         record["evaluation"]["humaneval"] = None
-        if cfg["humaneval"]["enabled"]:  # executes model-written code: only when asked
+        if cfg["humaneval"]["enabled"] is True:  # runs model-written code: only when asked
             with stage("humaneval"):
                 record["evaluation"]["humaneval"] = evaluate_humaneval(
                     folder / "model", cfg["humaneval"]
@@ -302,7 +356,7 @@ def finish(record: dict[str, Any], folder: Path) -> dict[str, Any]:
         if record["status"] != "complete" and path.exists():
             try:
                 if read_record(path)["status"] == "complete":
-                    os.replace(path, folder / "record.previous.json")
+                    os.replace(path, folder / PREVIOUS_FILE)
             except RecordError:
                 pass  # nothing worth keeping
         write_record(folder, record)
@@ -317,7 +371,11 @@ def run_matrix(
     for exp in experiments:
         folder = results / exp.name
         with experiment_lock(folder) if is_main() else nullcontext():
-            if exp.name not in force and is_current(exp, results):
+            found = None if exp.name in force else current_record(exp, results)
+            if found is not None:
+                if found.name == PREVIOUS_FILE:  # the config is back to that run's
+                    os.replace(found, folder / RECORD_FILE)
+                    print(f"--- {exp.name}: restored its complete record from {PREVIOUS_FILE}")
                 record = read_record(folder / RECORD_FILE)
                 print(f"--- {exp.name}: up to date (config {exp.config_hash}), skipped")
             else:
