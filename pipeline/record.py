@@ -78,13 +78,18 @@ def number(value: Any) -> float | None:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON so that readers see the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(json_safe(data), indent=2, sort_keys=False, allow_nan=False) + "\n"
+    write_atomic(path, text.encode("utf-8"))
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write a file so that readers see the old one or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, FILE_MODE)  # mkstemp makes it 0600: others on the machine read records
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -134,6 +139,8 @@ def read_record(path: Path) -> dict[str, Any]:
         raise RecordError(f"{path}: no record (the experiment has not run)") from None
     except OSError as e:
         raise RecordError(f"{path}: cannot read ({e.strerror})") from None
+    except UnicodeDecodeError as e:
+        raise RecordError(f"{path}: not UTF-8 text (byte {e.start})") from None
     try:
         record = json.loads(text)
     except json.JSONDecodeError as e:

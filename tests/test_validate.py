@@ -53,11 +53,23 @@ BAD = [
 
 
 @pytest.mark.parametrize("line, message", BAD)
-def test_bad_value_exits_2_naming_the_key(tmp_path: Path, line: str, message: str) -> None:
-    out = validate(tmp_path, f"[a]\n{line}\n", "validate")
-    assert out.returncode == 2, out.stdout + out.stderr
-    assert message in out.stderr and "Traceback" not in out.stderr
-    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+def test_bad_value_is_one_line_naming_the_key(tmp_path: Path, line: str, message: str) -> None:
+    from pipeline.config import ConfigError, load_matrix
+
+    (tmp_path / "matrix.toml").write_text(f"[a]\n{line}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_matrix("micro", matrix_file=tmp_path / "matrix.toml")
+    assert message in str(caught.value)
+    assert len(str(caught.value).splitlines()) == 1, str(caught.value)
+
+
+def test_the_cli_exits_2_with_one_line(tmp_path: Path) -> None:
+    out = validate(tmp_path, '[a]\nhumaneval.enabled = "false"\n', "validate")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip() == (
+        "error: experiment 'a': humaneval.enabled must be true or false "
+        "(a TOML boolean, no quotes), got 'false'"
+    )
 
 
 def test_context_that_cannot_fit_in_memory_is_refused_before_any_work(tmp_path: Path) -> None:
