@@ -224,7 +224,7 @@ def validate(config: dict[str, Any], check_training_args: bool = True) -> list[s
     vf = config.get("data", {}).get("valid_fraction")
     if not isinstance(vf, int | float) or isinstance(vf, bool) or not 0 < vf < 1:
         errors.append(f"data.valid_fraction must be between 0 and 1, got {vf!r}")
-    errors += check_values(config)
+    errors += check_values(config, check_training_args)
     if check_training_args:  # the pipeline's side: the report never reads these inputs
         errors += check_files(config)
     if check_training_args and not errors:  # only a config that is otherwise right is sized

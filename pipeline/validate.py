@@ -89,13 +89,14 @@ def _string(config: dict, key: str, errors: list[str], choices: tuple[str, ...] 
         errors.append(f"{key} {value!r} is unknown; choose one of {', '.join(choices)}")
 
 
-def check_values(config: dict[str, Any]) -> list[str]:
-    """Every typed value of the resolved config; one message per problem."""
+def check_values(config: dict[str, Any], check_training_args: bool = True) -> list[str]:
+    """Every typed value of the resolved config; one message per problem. Without
+    check_training_args nothing imports transformers (the report stays light)."""
     errors: list[str] = []
     if not _is_int(config.get("seed")):
         errors.append(f"seed must be a whole number, got {config.get('seed')!r}")
     errors += _data(config) + _model(config) + _speed(config) + _generation(config)
-    errors += _humaneval(config) + _training(config)
+    errors += _humaneval(config) + _training(config, check_training_args)
     _number(config, "tokenizer.vocab_size", errors, 1, integer=True)
     _string(config, "tokenizer.pretrained", errors)
     vocab = _get(config, "tokenizer.vocab_size")
@@ -210,7 +211,7 @@ def _humaneval(config: dict) -> list[str]:
     return errors
 
 
-def _training(config: dict) -> list[str]:
+def _training(config: dict, check_training_args: bool) -> list[str]:
     errors: list[str] = []
     training = config.get("training") or {}
     for key in sorted(set(training) & set(OVERRIDDEN_TRAINING_KEYS)):
@@ -226,7 +227,7 @@ def _training(config: dict) -> list[str]:
         if key in training:
             _number(config, f"training.{key}", errors, 1, integer=True)
     if "lr_scheduler_type" in training:
-        names = scheduler_names()
+        names = scheduler_names() if check_training_args else []
         value = training["lr_scheduler_type"]
         if not isinstance(value, str) or (names and value not in names):
             errors.append(
