@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.validate import check_files, check_memory, check_values, machine_memory
+from pipeline.inputs import check_files, check_memory, machine_memory
+from pipeline.validate import check_values
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPERIMENTS_DIR = ROOT / "experiments"

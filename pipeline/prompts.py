@@ -57,7 +57,12 @@ def syntax_valid(code: str) -> bool:
     return True
 
 
-def checks(prompt: dict[str, Any], completion: str) -> dict[str, Any]:
+def checks(prompt: dict[str, Any], completion: str, room: bool = True) -> dict[str, Any]:
+    """The completion's checks. With no room to generate (the prompt fills the context) nothing
+    was written, and nothing may count as passing: the prompt alone often parses."""
+    if not room:
+        patterns = {p: False for p in prompt.get("expect", [])}
+        return {"syntax_valid": False, "patterns": patterns, "no_room": True}
     return {
         "syntax_valid": syntax_valid(prompt["text"] + complete_lines(completion)),
         "patterns": {p: bool(re.search(p, completion)) for p in prompt.get("expect", [])},
@@ -78,6 +83,11 @@ def complete(model_dir: Path, prompts: list[dict[str, Any]], gen: dict[str, Any]
         prompt_tokens = len(pipe.tokenizer(p["text"])["input_ids"])
         # The model has no positions beyond its context: generate only what fits.
         max_new = max(0, min(int(gen["max_new_tokens"]), n_positions - prompt_tokens))
+        if max_new == 0:
+            print(
+                f"    warning: prompt {p['name']!r} has {prompt_tokens} tokens, the context "
+                f"{n_positions}: no room to generate; it is scored as failing"
+            )
         decoding = {"max_new_tokens": max_new, "do_sample": bool(gen["do_sample"])}
         sampling = {"temperature": float(gen["temperature"]), "top_p": float(gen["top_p"])}
         if decoding["do_sample"]:
@@ -96,8 +106,10 @@ def complete(model_dir: Path, prompts: list[dict[str, Any]], gen: dict[str, Any]
                 "completion": completion,
                 "prompt_tokens": prompt_tokens,
                 "decoding": {**decoding, "seed": int(gen["seed"])},
-                "checks": checks(p, completion),
-                "samples": [{"completion": c, "checks": checks(p, c)} for c in samples],
+                "checks": checks(p, completion, max_new > 0),
+                "samples": [
+                    {"completion": c, "checks": checks(p, c, max_new > 0)} for c in samples
+                ],
                 "sampling": {**sampling, "n": n_samples, "max_new_tokens": max_new},
             }
         )

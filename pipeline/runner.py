@@ -4,7 +4,6 @@ matrix: every experiment whose record is not complete and current."""
 from __future__ import annotations
 
 import fcntl
-import json
 import math
 import os
 import shutil
@@ -17,17 +16,19 @@ from typing import Any
 
 from pipeline.config import ROOT, Experiment
 from pipeline.record import (
-    FILE_MODE,
     RECORD_FILE,
     RecordError,
     read_record,
     write_json_atomic,
     write_record,
 )
-from pipeline.weights import IDENTITY_FILE as WEIGHTS_IDENTITY
-from pipeline.weights import weights_folder, weights_problem
-
-IDENTITY_FILE = "identity.json"
+from pipeline.weights import (
+    IDENTITY_FILE,
+    last_checkpoint,
+    save_weights,
+    weights_folder,
+    weights_problem,
+)
 
 
 def rank() -> int:
@@ -105,64 +106,6 @@ def experiment_lock(folder: Path) -> Iterator[None]:
             f.seek(0)
             f.truncate()
             fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def last_checkpoint(ckpt_dir: Path, config_hash: str) -> bool:
-    """Resume only from checkpoints of this exact config; others are stale and removed, and so
-    are checkpoints a kill or a full disk left half-written (the Trainer would resume from the
-    newest folder and fail on it, every run after)."""
-    identity = ckpt_dir / IDENTITY_FILE
-    if not ckpt_dir.exists():
-        return False
-    try:
-        same = json.loads(identity.read_text()).get("config_hash") == config_hash
-    except (OSError, ValueError, AttributeError):
-        same = False
-    if not same:
-        shutil.rmtree(ckpt_dir)
-        return False
-    complete = False
-    for folder in ckpt_dir.iterdir():
-        if not folder.name.startswith("checkpoint-"):
-            continue
-        problem = checkpoint_problem(folder)
-        if problem:
-            print(f"    removing an incomplete checkpoint: {relative(folder)} ({problem})")
-            shutil.rmtree(folder, ignore_errors=True)
-        else:
-            complete = True
-    return complete
-
-
-def checkpoint_problem(folder: Path) -> str | None:
-    """Why a checkpoint folder is not whole. The Trainer writes trainer_state.json after the
-    model, optimizer, scheduler and RNG states: it parses only if the save reached its end,
-    and the weights must still match their own header."""
-    try:
-        state = json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return "no complete trainer_state.json"
-    if not isinstance(state, dict) or "global_step" not in state:
-        return "trainer_state.json has no global_step"
-    return weights_problem(folder)
-
-
-def save_weights(model, tokenizer, folder: Path, config_hash: str) -> None:
-    """save_pretrained into a temp folder, then swap: old weights survive a failed save."""
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)  # safetensors
-    tokenizer.save_pretrained(tmp)
-    # Which config made these weights: a record set aside by a failed rerun is only restored
-    # when the weights beside it are still its own.
-    write_json_atomic(tmp / WEIGHTS_IDENTITY, {"config_hash": config_hash})
-    for path in [tmp, *tmp.rglob("*")]:  # readable by every user, whatever wrote them
-        path.chmod(0o755 if path.is_dir() else FILE_MODE)
-    old = folder.with_name(folder.name + ".old")
-    if folder.exists():
-        folder.rename(old)
-    tmp.rename(folder)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def train_only_seconds(metrics: dict[str, Any], log_history: list[dict]) -> float:

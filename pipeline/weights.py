@@ -1,4 +1,6 @@
-"""Where a record's weights are, and whether they are whole. Torch-free: the report uses it.
+"""Weights and checkpoints on disk: where a record's weights are, whether they are whole, and
+saving them so that a kill never leaves something that looks complete. Torch-free (the report
+uses it; save_weights only calls the objects it is given).
 
 A record names its weights folder relative to the results folder ("<name>/model"), so a moved
 or copied results folder still finds them; records written before that named it relative to
@@ -8,11 +10,14 @@ the project root ("results/<name>/model") and are still read.
 from __future__ import annotations
 
 import json
+import shutil
 import struct
 from pathlib import Path
 from typing import Any
 
-IDENTITY_FILE = "identity.json"  # config hash of the run that saved the weights
+from pipeline.record import FILE_MODE, write_json_atomic
+
+IDENTITY_FILE = "identity.json"  # config hash of the run that saved weights or checkpoints
 WEIGHTS_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"  # sharded weights (large models)
 
@@ -94,3 +99,65 @@ def weights_problem(folder: Path | None, config_hash: str | None = None) -> str 
         if saved != config_hash:
             return f"weights in {folder} are from another config ({saved})"
     return None
+
+
+def last_checkpoint(ckpt_dir: Path, config_hash: str) -> bool:
+    """Resume only from checkpoints of this exact config; others are stale and removed, and so
+    are checkpoints a kill or a full disk left half-written (the Trainer would resume from the
+    newest folder and fail on it, every run after)."""
+    identity = ckpt_dir / IDENTITY_FILE
+    if not ckpt_dir.exists():
+        return False
+    try:
+        same = json.loads(identity.read_text()).get("config_hash") == config_hash
+    except (OSError, ValueError, AttributeError):
+        same = False
+    if not same:
+        shutil.rmtree(ckpt_dir)
+        return False
+    complete = False
+    for folder in ckpt_dir.iterdir():
+        if not folder.name.startswith("checkpoint-"):
+            continue
+        problem = checkpoint_problem(folder)
+        if problem:
+            print(f"    removing an incomplete checkpoint: {folder} ({problem})")
+            shutil.rmtree(folder, ignore_errors=True)
+        else:
+            complete = True
+    return complete
+
+
+def checkpoint_problem(folder: Path) -> str | None:
+    """Why a checkpoint folder is not whole. The Trainer writes trainer_state.json after the
+    model, optimizer, scheduler and RNG states: it parses only if the save reached its end,
+    and the weights must still match their own header."""
+    try:
+        state = json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "no complete trainer_state.json"
+    if not isinstance(state, dict) or "global_step" not in state:
+        return "trainer_state.json has no global_step"
+    if not any(
+        (folder / f).exists() for f in ("model.safetensors", "model.safetensors.index.json")
+    ):
+        return None  # save_safetensors = false: a .bin the Trainer checks itself
+    return weights_problem(folder)
+
+
+def save_weights(model, tokenizer, folder: Path, config_hash: str) -> None:
+    """save_pretrained into a temp folder, then swap: old weights survive a failed save."""
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)  # safetensors
+    tokenizer.save_pretrained(tmp)
+    # Which config made these weights: a record set aside by a failed rerun is only restored
+    # when the weights beside it are still its own.
+    write_json_atomic(tmp / IDENTITY_FILE, {"config_hash": config_hash})
+    for path in [tmp, *tmp.rglob("*")]:  # readable by every user, whatever wrote them
+        path.chmod(0o755 if path.is_dir() else FILE_MODE)
+    old = folder.with_name(folder.name + ".old")
+    if folder.exists():
+        folder.rename(old)
+    tmp.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)

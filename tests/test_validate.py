@@ -74,7 +74,7 @@ def test_the_cli_exits_2_with_one_line(tmp_path: Path) -> None:
 
 def test_context_that_cannot_fit_in_memory_is_refused_before_any_work(tmp_path: Path) -> None:
     from pipeline.config import load_matrix
-    from pipeline.validate import check_memory
+    from pipeline.inputs import check_memory
 
     (tmp_path / "m.toml").write_text("[a]\nchunking.context_length = 16384\n")
     exp = load_matrix("cpu", matrix_file=tmp_path / "m.toml", check_training_args=False)[0]
@@ -119,3 +119,14 @@ def test_a_file_where_the_results_or_cache_folder_belongs(tmp_path: Path) -> Non
     assert out.returncode == 2 and "is a file, not a folder" in out.stderr
     out = validate(tmp_path, "[a]\n", "--cache", str(tmp_path / "file" / "c"), "run")
     assert out.returncode == 2 and "is a file, not a folder" in out.stderr
+
+
+def test_a_prompt_with_no_room_to_generate_never_passes() -> None:
+    from pipeline.passk import summarize
+    from pipeline.prompts import checks
+
+    prompt = {"name": "long", "text": "import numpy as np\n", "expect": []}
+    assert checks(prompt, "")["syntax_valid"]  # the prompt alone parses: it used to pass
+    no_room = checks(prompt, "", room=False)
+    assert no_room["syntax_valid"] is False and no_room["no_room"]
+    assert summarize([{"name": "long", **no_room}])["pass_rate"] == 0.0
