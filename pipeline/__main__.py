@@ -68,6 +68,20 @@ def print_summary(rows: list[dict]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        # The checkpoints and the lock are in order (the lock is released on the way out):
+        # one line, not a traceback through the Trainer.
+        print(
+            "\ninterrupted: finished experiments are kept; the same command resumes the "
+            "interrupted one from its last checkpoint",
+            file=sys.stderr,
+        )
+        return 130
+
+
+def _main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     profile = args.profile or default_profile()
     try:
@@ -87,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{exp.name:<16} {exp.config_hash}  {state:<10}  {exp.description}")
             return 0
         check_writable(args.results)
+        check_folder(args.cache, "cache")
         from pipeline.environment import device_name
 
         print(f"profile {profile} on {device_name()}; results in {args.results}")
@@ -118,7 +133,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def check_folder(folder: Path, what: str) -> None:
+    """A file where a folder belongs fails late and obscurely (mkdir inside it): say so now."""
+    for part in [folder, *folder.parents]:
+        if part.exists() and not part.is_dir():
+            raise ConfigError(f"{what} folder {folder}: {part} is a file, not a folder")
+
+
 def check_writable(folder: Path) -> None:
+    check_folder(folder, "results")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / ".write-test"

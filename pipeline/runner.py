@@ -4,7 +4,6 @@ matrix: every experiment whose record is not complete and current."""
 from __future__ import annotations
 
 import fcntl
-import json
 import math
 import os
 import shutil
@@ -25,8 +24,13 @@ from pipeline.record import (
     write_json_atomic,
     write_record,
 )
-
-IDENTITY_FILE = "identity.json"
+from pipeline.weights import (
+    IDENTITY_FILE,
+    last_checkpoint,
+    save_weights,
+    weights_folder,
+    weights_problem,
+)
 
 
 def rank() -> int:
@@ -57,22 +61,32 @@ def relative(path: Path) -> str:
         return str(path.resolve())
 
 
+PREVIOUS_FILE = "record.previous.json"  # the last complete record, kept when a rerun failed
+
+
 def is_current(exp: Experiment, results: Path) -> bool:
-    """True when the experiment has a complete record for this exact config, and its weights."""
-    try:
-        record = read_record(results / exp.name / RECORD_FILE)
-    except RecordError:
-        return False
-    weights = record.get("weights")
-    weights_ok = bool(weights) and (ROOT / weights / "config.json").exists()
-    # made before the loss fix (issue 12): its losses are low by (T-1)/T, so it is not current
-    normalized = (record.get("evaluation") or {}).get("loss_normalization") == LOSS_NORMALIZATION
-    return (
-        record["status"] == "complete"
-        and record["config_hash"] == exp.config_hash
-        and weights_ok
-        and normalized
-    )
+    """True when the experiment has a complete record for this exact config, and its weights
+    are whole (also when that record is the one a failed rerun set aside)."""
+    return current_record(exp, results) is not None
+
+
+def current_record(exp: Experiment, results: Path) -> Path | None:
+    """record.json, else record.previous.json, when it is complete, made from this exact config
+    and its weights load: a failed run whose config was then put back finds its results again."""
+    for name in (RECORD_FILE, PREVIOUS_FILE):
+        path = results / exp.name / name
+        try:
+            record = read_record(path)
+        except RecordError:
+            continue
+        if record["status"] != "complete" or record["config_hash"] != exp.config_hash:
+            continue
+        # made before the loss fix (issue 12): its losses are low by (T-1)/T, so not current
+        if (record.get("evaluation") or {}).get("loss_normalization") != LOSS_NORMALIZATION:
+            continue
+        if weights_problem(weights_folder(record, results), exp.config_hash) is None:
+            return path
+    return None
 
 
 @contextmanager
@@ -97,31 +111,6 @@ def experiment_lock(folder: Path) -> Iterator[None]:
             f.seek(0)
             f.truncate()
             fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def last_checkpoint(ckpt_dir: Path, config_hash: str) -> bool:
-    """Resume only from checkpoints of this exact config; others are stale and removed."""
-    identity = ckpt_dir / IDENTITY_FILE
-    if not ckpt_dir.exists():
-        return False
-    same = identity.exists() and json.loads(identity.read_text()).get("config_hash") == config_hash
-    if not same:
-        shutil.rmtree(ckpt_dir)
-        return False
-    return any(p.name.startswith("checkpoint-") for p in ckpt_dir.iterdir())
-
-
-def save_weights(model, tokenizer, folder: Path) -> None:
-    """save_pretrained into a temp folder, then swap: old weights survive a failed save."""
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)  # safetensors
-    tokenizer.save_pretrained(tmp)
-    old = folder.with_name(folder.name + ".old")
-    if folder.exists():
-        folder.rename(old)
-    tmp.rename(folder)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def run_experiment(exp: Experiment, results: Path, cache: Path) -> dict[str, Any]:
@@ -243,13 +232,13 @@ def run_experiment(exp: Experiment, results: Path, cache: Path) -> dict[str, Any
         if not is_main():  # one record, one set of weights: rank 0 writes them
             record["status"] = "complete"
             return record
-        save_weights(trainer.model, data.tokenizer, folder / "model")
-        record["weights"] = relative(folder / "model")
+        save_weights(trainer.model, data.tokenizer, folder / "model", exp.config_hash)
+        record["weights"] = (folder / "model").relative_to(results).as_posix()
         record["prompts"] = complete(folder / "model", prompts, cfg["generation"])
         record["evaluation"]["prompt_samples"] = sample_summary(record["prompts"])
         record["evaluation"]["heldout_samples"] = sample_summary(record["prompts"], "heldout")
         record["evaluation"]["humaneval"] = None
-        if cfg["humaneval"]["enabled"]:  # executes model-written code: only when asked
+        if cfg["humaneval"]["enabled"] is True:  # runs model-written code: only when asked
             with stage("humaneval"):
                 record["evaluation"]["humaneval"] = evaluate_humaneval(
                     folder / "model", cfg["humaneval"]
@@ -274,7 +263,7 @@ def finish(record: dict[str, Any], folder: Path) -> dict[str, Any]:
         if record["status"] != "complete" and path.exists():
             try:
                 if read_record(path)["status"] == "complete":
-                    os.replace(path, folder / "record.previous.json")
+                    os.replace(path, folder / PREVIOUS_FILE)
             except RecordError:
                 pass  # nothing worth keeping
         write_record(folder, record)
@@ -292,7 +281,11 @@ def run_matrix(
     for exp in experiments:
         folder = results / exp.name
         with experiment_lock(folder) if is_main() else nullcontext():
-            if exp.name not in force and is_current(exp, results):
+            found = None if exp.name in force else current_record(exp, results)
+            if found is not None:
+                if found.name == PREVIOUS_FILE:  # the config is back to that run's
+                    os.replace(found, folder / RECORD_FILE)
+                    print(f"--- {exp.name}: restored its complete record from {PREVIOUS_FILE}")
                 record = read_record(folder / RECORD_FILE)
                 print(f"--- {exp.name}: up to date (config {exp.config_hash}), skipped")
             else:

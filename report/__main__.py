@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pipeline.config import EXPERIMENTS_DIR, ROOT
 
-from .load import ReportError, default_profile
+from .load import ReportError, ReportInputError, default_profile
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -65,9 +65,15 @@ def main(argv: list[str] | None = None) -> int:
             notebooks=not args.no_notebooks,
             timings=timings,
         )
+    except ReportInputError as e:
+        print(f"report: error: {e}", file=sys.stderr)
+        return 2
     except ReportError as e:
         print(f"report: error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("\nreport: interrupted; the previous report is left whole", file=sys.stderr)
+        return 130
     for warning in warnings:
         print(f"report: warning: {warning}", file=sys.stderr)
     for path in outputs:

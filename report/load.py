@@ -14,6 +14,7 @@ from typing import Any
 
 from pipeline.config import ConfigError, load_matrix
 from pipeline.record import RECORD_FILE, RecordError, read_record
+from pipeline.weights import weights_folder, weights_problem
 
 # States of an experiment in the report: the three record statuses plus two of our own.
 MISSING = "missing"  # no record yet
@@ -22,6 +23,11 @@ INVALID = "invalid"  # a record that cannot be read (corrupt JSON, older schema,
 
 class ReportError(Exception):
     """A problem the user can fix; the CLI prints it as one line, without a traceback."""
+
+
+class ReportInputError(ReportError):
+    """An input that is not what it should be (the matrix, the results or templates folder):
+    exit code 2, as the pipeline's config errors."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,7 @@ class Entry:
     record: dict[str, Any] | None
     stale: bool  # the record was made from a different config than the matrix holds now
     path: Path
+    weights_problem: str | None = None  # why a complete record's weights cannot be loaded
 
 
 def default_profile(results: Path) -> str:
@@ -59,7 +66,10 @@ def load_entries(results: Path, profile: str, matrix: Path | None) -> list[Entry
     try:
         experiments = load_matrix(profile, matrix_file=matrix, check_training_args=False)
     except ConfigError as e:
-        raise ReportError(f"cannot read the experiment matrix: {e}") from None
+        raise ReportInputError(f"cannot read the experiment matrix: {e}") from None
+    if not results.is_dir():
+        what = "is a file, not a folder" if results.exists() else "not found"
+        raise ReportInputError(f"results folder {results} {what}")
     entries = []
     for index, exp in enumerate(experiments):
         path = results / exp.name / RECORD_FILE
@@ -84,6 +94,20 @@ def load_entries(results: Path, profile: str, matrix: Path | None) -> list[Entry
                 record=record,
                 stale=bool(record) and record.get("config_hash") != exp.config_hash,
                 path=path,
+                weights_problem=_weights_problem(record, results),
             )
         )
+    if all(e.state == MISSING for e in entries):
+        raise ReportInputError(
+            f"no records in {results} for any experiment of the matrix "
+            f"({', '.join(e.name for e in entries)}): run them first (make experiments), "
+            "or name the right --results folder"
+        )
     return entries
+
+
+def _weights_problem(record: dict[str, Any] | None, results: Path) -> str | None:
+    """Only complete records promise weights; the report says when they are gone or broken."""
+    if not record or record["status"] != "complete":
+        return None
+    return weights_problem(weights_folder(record, results), record.get("config_hash"))

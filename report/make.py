@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -12,12 +17,14 @@ from typing import Any
 from markupsafe import Markup
 
 from pipeline.config import ROOT
+from pipeline.record import FILE_MODE, write_atomic
 
 from .build import build_context
 from .figures import Figures
-from .load import ReportError, load_entries
+from .load import ReportInputError, load_entries
 from .notebooks import export_html, write_notebooks
 from .render import environment, module, preload_pdf, render, write_pdf
+from .safe import neutralize_markdown
 
 
 def make_report(
@@ -35,14 +42,44 @@ def make_report(
     seconds go into `timings` when given."""
     lap = _Laps(timings if timings is not None else {})
     if not templates.is_dir():
-        raise ReportError(f"templates folder {templates} not found")
+        raise ReportInputError(f"templates folder {templates} not found (or not a folder)")
     entries = load_entries(results, profile, matrix)
     env = environment(templates)
     text = module(env, "text.j2", {"experiments": [], "best": None, "band": None})
     states = text.states
-    out.mkdir(parents=True, exist_ok=True)
+    _make_folder(out)
+    # Everything is written into a staging folder beside the outputs, then moved into place at
+    # once: a template error or a Ctrl-C leaves the previous set whole.
+    stage = Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
+    try:
+        stage.chmod(0o755)
+        written, warnings = _render(entries, env, states, text.band_legend, profile, templates,
+                                    stage, root, pdf, notebooks, lap)  # fmt: skip
+        moved = _publish(stage, out, pdf)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    if not pdf and moved:
+        warnings.append("removed report.pdf: it described the previous records (--no-pdf)")
+    outputs = [out / p.relative_to(stage) if p.is_relative_to(stage) else p for p in written]
+    return outputs, warnings
+
+
+def _render(
+    entries: list,
+    env: Any,
+    states: dict[str, str],
+    band_legend: Any,
+    profile: str,
+    templates: Path,
+    out: Path,
+    root: Path,
+    pdf: bool,
+    notebooks: bool,
+    lap: _Laps,
+) -> tuple[list[Path], list[str]]:
+    """Figures, notebooks, report.md / .html / .pdf, all into `out` (the staging folder)."""
     figures = Figures(out)
-    context = build_context(entries, figures, profile, states, text.band_legend)
+    context = build_context(entries, figures, profile, states, band_legend)
     css = templates / "report.css"
     context["css"] = Markup(css.read_text(encoding="utf-8")) if css.exists() else ""
     lap("records")
@@ -53,9 +90,7 @@ def make_report(
     with _workers(2) as pool:
         figures.draw_all(pool, meanwhile=preload_pdf if pdf else None)
         lap("figures")
-        notebook_files = (
-            write_notebooks(context["experiments"], env, states, root) if notebooks else []
-        )
+        notebook_files = write_notebooks(context["experiments"], env, states) if notebooks else []
         for exp in context["experiments"]:
             if any(name == exp.name for _, name in notebook_files):
                 exp.notebook = f"notebooks/{exp.name}.html"
@@ -68,22 +103,76 @@ def make_report(
         )
         for name in ("report.md", "report.html"):
             path = out / name
-            path.write_text(render(env, f"{name}.j2", context), encoding="utf-8")
+            text = render(env, f"{name}.j2", context)
+            if name.endswith(".md"):  # Markdown has no autoescape: no live HTML from records
+                text = neutralize_markdown(text)
+            write_atomic(path, text.encode("utf-8"))
             written.append(path)
         lap("markdown+html")
         if pdf:
             path = out / "report.pdf"
             html = (out / "report.html").read_text(encoding="utf-8")
             refused = write_pdf(html, path, out, [root, templates, out])
+            path.chmod(FILE_MODE)
             warnings += [f"refused to fetch {url} (local files only)" for url in refused]
             written.append(path)
             lap("pdf")
         if html_job is not None:
             written += html_job.result()
             lap("notebook html (waited)")
-    _prune(out / "figures", "*.svg", figures.files())
-    _prune(out / "notebooks", "*.html", written)
+    warnings += [f"{e.name}: {e.weights_problem}" for e in entries if e.weights_problem]
     return written + figures.files(), warnings
+
+
+def _make_folder(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ReportInputError(
+            f"output folder {out}: a file stands where a folder belongs"
+        ) from None
+    except OSError as e:
+        raise ReportInputError(f"output folder {out}: cannot create it ({e.strerror})") from None
+
+
+OUTPUTS = ("report.md", "report.html", "report.pdf")
+
+
+def _publish(stage: Path, out: Path, pdf: bool) -> bool:
+    """Move the staged outputs into `out`, with Ctrl-C held off until all are in place; the
+    figures/ and notebooks/ folders are swapped whole (no figure of a removed experiment stays).
+    Returns whether an old report.pdf was removed (it would describe other records)."""
+    with _interrupts_held():
+        for name in ("figures", "notebooks"):
+            if (stage / name).is_dir():
+                old = out / f".old-{name}-{os.getpid()}"
+                if (out / name).exists():
+                    os.rename(out / name, old)
+                os.rename(stage / name, out / name)
+                shutil.rmtree(old, ignore_errors=True)
+        for name in OUTPUTS:
+            if (stage / name).exists():
+                os.replace(stage / name, out / name)
+        stale = not pdf and (out / "report.pdf").exists()
+        if stale:
+            (out / "report.pdf").unlink()
+    return stale
+
+
+@contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """SIGINT waits until the block is done, then raises KeyboardInterrupt as it would have."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
 
 
 @contextmanager
@@ -118,10 +207,3 @@ class _Laps:
         now = time.perf_counter()
         self.into[stage] = now - self.last
         self.last = now
-
-
-def _prune(folder: Path, pattern: str, keep: list[Path]) -> None:
-    """Drop outputs of experiments no longer in the report, so the folder matches it."""
-    for path in folder.glob(pattern):
-        if path not in keep:
-            path.unlink()

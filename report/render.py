@@ -21,6 +21,7 @@ from markupsafe import Markup
 
 from .fmt import FILTERS
 from .load import ReportError
+from .safe import mdtext
 
 _markdown = mistune.create_markdown(escape=True, plugins=["table"])  # raw HTML in prose: escaped
 
@@ -45,6 +46,7 @@ def environment(templates: Path) -> jinja2.Environment:
     )
     env.filters.update(FILTERS)
     env.filters["markdown"] = markdown
+    env.filters["mdtext"] = mdtext
     return env
 
 

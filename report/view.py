@@ -102,6 +102,7 @@ class Experiment:
     problem = property(lambda self: self.entry.problem)
     stale = property(lambda self: self.entry.stale)
     path = property(lambda self: self.entry.path)
+    weights_problem = property(lambda self: self.entry.weights_problem)
 
     @property
     def anchor(self) -> str:

@@ -87,7 +87,8 @@ def test_saved_weights_load_with_stock_pipeline(run):
     from transformers import pipeline
 
     tmp, _, _ = run
-    weights = Path(record(tmp, "baseline")["weights"])
+    weights = tmp / "results" / record(tmp, "baseline")["weights"]  # relative to results/
+    assert not Path(record(tmp, "baseline")["weights"]).is_absolute()
     pipe = pipeline("text-generation", model=str(weights))
     out = pipe("import numpy as np\n", max_new_tokens=5, do_sample=False)
     assert out[0]["generated_text"].startswith("import numpy as np\n")

@@ -77,7 +77,7 @@ def test_execute_known_outcomes_and_containment(problems, tmp_path):
     assert got["removes outside"].startswith("failed: PermissionError: sandbox: os.remove(")
     assert not outside.exists() and keep.read_text() == "still here"
     assert got["sys.exit"].startswith("failed: SystemExit")  # exit code 0 is still no pass
-    assert got["os._exit"].startswith("failed: exit code 0")
+    assert got["os._exit"] == "failed: PermissionError: sandbox: os._exit is not allowed"
     assert got["spawns"].startswith("failed: PermissionError: sandbox")
     assert got["forks"] == "failed: PermissionError: sandbox: os.fork is not allowed"
     assert result["n"] == len(completions) and result["passed"] == 2

@@ -208,13 +208,14 @@ def test_a_notebook_per_complete_experiment(rendered: SimpleNamespace) -> None:
         assert f'href="notebooks/{name}.html"' in rendered.html
 
 
-def test_notebook_names_the_weights_relative_to_itself(rendered: SimpleNamespace) -> None:
-    from report.notebooks import weights_reference
+def test_notebook_code_is_fixed_and_reads_the_record(rendered: SimpleNamespace) -> None:
+    import nbformat
 
-    project = rendered.root
-    folder = project / "results" / "baseline"
-    assert weights_reference("results/baseline/model", folder, project) == "model"
-    assert weights_reference("/elsewhere/model", folder, project) == "/elsewhere/model"
+    nb = nbformat.read(rendered.fixture.results / "baseline" / "experiment.ipynb", as_version=4)
+    code = "".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert 'json.loads(Path("record.json").read_text())' in code
+    record = rendered.records["baseline"]
+    assert record["description"] not in code and record["config_hash"] not in code
 
 
 def test_sampled_pass_at_k_and_humaneval_are_shown(rendered: SimpleNamespace) -> None:

@@ -94,5 +94,5 @@ def test_a_missing_matrix_is_one_line(tmp_path: Path) -> None:
          "--matrix", str(tmp_path / "nope.toml"), "--out", str(tmp_path / "b")],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
-    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.returncode == 2 and "Traceback" not in result.stderr  # an input: exit 2
     assert "nope.toml" in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -12,7 +12,6 @@ import pytest
 from report import fmt
 from report.highlight import highlight
 from report.load import INVALID, MISSING, Entry, default_profile
-from report.notebooks import parse_cells
 from report.render import url_fetcher
 from report.sections import data_view
 from report.view import best, experiment_view
@@ -162,10 +161,11 @@ def test_report_date_is_reproducible(monkeypatch: pytest.MonkeyPatch) -> None:
     assert report_date(runs) == "1970-01-01"
 
 
-def test_notebook_template_cells_are_parsed() -> None:
-    text = "#%% markdown\n# Title\n\n#%% code: run\nprint(1)\n#%% code\nx = 2\n"
-    assert parse_cells(text) == [
-        ("markdown", "", "# Title"),
-        ("code", "run", "print(1)"),
-        ("code", "", "x = 2"),
-    ]
+def test_markdown_safety_helpers() -> None:
+    from report.safe import mdtext, neutralize_markdown
+
+    assert mdtext("<b>*x*</b>") == "&lt;b&gt;\\*x\\*&lt;/b&gt;"
+    text = "a <script> <br> `<b>` ![f](figures/a.svg) ![r](http://x/y.png)\n```\n<i>\n```\n"
+    assert neutralize_markdown(text) == (
+        "a &lt;script> <br> `<b>` ![f](figures/a.svg) \\![r](http://x/y.png)\n```\n<i>\n```\n"
+    )

@@ -1,0 +1,101 @@
+"""What a config points at and what it needs: input files of the right kind, and a context
+that fits the machine's memory. Checked with the values (pipeline/validate.py), before any work.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pipeline.validate import _get
+
+
+def memory_estimate(config: dict[str, Any]) -> int:
+    """Bytes one training or evaluation step needs at least (a lower bound: a config over the
+    machine's memory cannot run, one under it may still not). Activations after Korthikanti et
+    al. 2022 with memory-efficient attention (34 bytes per token per width per layer), plus the
+    float32 logits the evaluation keeps for a whole batch (and training, without chunked loss)."""
+    from pipeline.model import PRESETS
+
+    model = config.get("model") or {}
+    values = {**PRESETS.get(model.get("preset"), {}), **model}
+    context = int(_get(config, "chunking.context_length"))
+    vocab, width, layers = (
+        int(_get(config, "tokenizer.vocab_size")),
+        values["n_embd"],
+        values["n_layer"],
+    )
+    train_batch = int(_get(config, "training.per_device_train_batch_size"))
+    eval_batch = int(_get(config, "training.per_device_eval_batch_size"))
+    activations = train_batch * context * layers * 34 * width
+    train_logits = (
+        0 if _get(config, "speed.chunked_loss") else 2 * train_batch * context * vocab * 4
+    )
+    eval_logits = eval_batch * context * vocab * 4
+    return max(activations + train_logits, eval_logits)
+
+
+def machine_memory() -> int | None:
+    """Bytes of memory of the device a run will use: the first GPU's, else the host's."""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return int(torch.cuda.get_device_properties(0).total_memory)
+    except ImportError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(config: dict[str, Any], available: int | None) -> list[str]:
+    try:
+        need = memory_estimate(config)
+    except (TypeError, ValueError, KeyError):
+        return []  # the values themselves are wrong: reported by check_values
+    if available is None or need <= available:
+        return []
+    return [
+        f"chunking.context_length {_get(config, 'chunking.context_length')} needs at least "
+        f"{need / 2**30:.0f} GiB per step at these batch sizes; this machine has "
+        f"{available / 2**30:.0f} GiB: use a shorter context or smaller batches"
+    ]
+
+
+def check_files(config: dict[str, Any]) -> list[str]:
+    """Input paths named by the config: there, of the right kind, and readable as text."""
+    errors: list[str] = []
+    data = config.get("data") or {}
+    if data.get("source") == "path" and isinstance(data.get("path"), str) and data["path"]:
+        path = Path(data["path"]).expanduser()
+        if not path.exists():
+            errors.append(f"data.path {data['path']!r} not found")
+        elif path.is_file() and path.suffix.lower() not in (".jsonl", ".parquet"):
+            errors.append(f"data.path {data['path']!r}: expected a folder, a .jsonl or a .parquet")
+        elif path.suffix.lower() == ".jsonl" and not _utf8_start(path):
+            errors.append(f"data.path {data['path']!r}: not UTF-8 text")
+    pretrained = (config.get("tokenizer") or {}).get("pretrained")
+    if isinstance(pretrained, str) and pretrained:
+        path = Path(pretrained).expanduser()
+        if path.is_file():
+            errors.append(f"tokenizer.pretrained {pretrained!r} is a file; name its folder")
+        elif not path.exists() and pretrained.startswith(("/", ".", "~")):
+            errors.append(f"tokenizer.pretrained {pretrained!r}: no such folder")
+    return errors
+
+
+def _utf8_start(path: Any, size: int = 1 << 16) -> bool:
+    """The first 64 kB decode as UTF-8 (a cut multi-byte character at the end is fine)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(size)
+    except OSError:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return e.start >= len(head) - 3
+    return True
