@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import doctest
+import re
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
@@ -88,11 +89,13 @@ def has_keyword(text: str, keywords: tuple[str, ...]) -> bool:
 # ---- examples from source distributions ----
 
 PROSE_RUN = 3  # this many comment lines in a row are prose (sphinx-gallery text), not a comment
+CELL_MARKER = re.compile(r"^\s*#\s*%%")
 
 
 def strip_prose(source: str) -> str:
-    """An example script without its prose: the module docstring and every run of PROSE_RUN or
-    more comment-only lines go, short comments stay. About half of the gallery examples' bytes
+    """An example script without its prose: the module docstring, the comment header above the
+    first code line, `# %%` cell markers and every run of PROSE_RUN or more comment-only lines
+    go; short comments stay. About half of the gallery examples' bytes
     are reStructuredText written as comments; codeparrot-ds scripts, like the course prompts,
     put a short comment before the code it describes."""
     lines = source.splitlines()
@@ -106,10 +109,13 @@ def strip_prose(source: str) -> str:
     out: list[str] = []
     run: list[str] = []
     for line in [*lines, ""]:
+        if CELL_MARKER.match(line):  # "# %%" cell separators: notebook structure, not comments
+            continue
         if line.lstrip().startswith("#"):
             run.append(line)
             continue
-        if 0 < len(run) < PROSE_RUN:
+        # The header above the first code line (authors, license) is not a code comment either.
+        if 0 < len(run) < PROSE_RUN and any(ln.strip() for ln in out):
             out += run
         run = []
         if line.strip() or (out and out[-1].strip()):  # one blank line at most

@@ -264,7 +264,8 @@ def test_another_version_of_an_sdist_is_used_when_the_exact_one_is_missing(tmp_p
 def test_strip_prose_keeps_code_and_short_comments():
     source = (
         '"""\nScatter\n=======\n\nA long reST introduction.\n"""\n'
-        "import matplotlib.pyplot as plt\n"
+        "# Authors: The developers\n# SPDX-License-Identifier: BSD-3-Clause\n\n"
+        "import matplotlib.pyplot as plt\n# %%\n"
         "# %%\n# Prose, line one\n# line two\n# line three\n\n"
         "# make data\nx = [1, 2]\n\n\n"
         "plt.scatter(x, x)  # an inline comment stays\n"
