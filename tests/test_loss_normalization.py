@@ -98,13 +98,12 @@ def test_a_record_from_before_the_fix_is_not_current(tmp_path) -> None:
     from pipeline.config import load_matrix
     from pipeline.record import LOSS_NORMALIZATION, write_record
     from pipeline.runner import is_current
-    from tests.fixtures.records import build_record
+    from tests.fixtures.records import build_record, write_weights
 
     exp = load_matrix("micro", check_training_args=False)[0]
     record = build_record(exp, "complete")
-    (tmp_path / "weights").mkdir()
-    (tmp_path / "weights" / "config.json").write_text("{}")
-    record["weights"] = str(tmp_path / "weights")
+    write_weights(tmp_path / exp.name / "model", exp.config_hash)
+    record["weights"] = f"{exp.name}/model"
     record["evaluation"].pop("loss_normalization", None)
     write_record(tmp_path / exp.name, record)
     assert not is_current(exp, tmp_path)

@@ -5,7 +5,14 @@ import math
 
 import pytest
 
-from pipeline.record import RecordError, number, perplexity, read_record, write_record
+from pipeline.record import (
+    LOSS_NORMALIZATION,
+    RecordError,
+    number,
+    perplexity,
+    read_record,
+    write_record,
+)
 
 
 def minimal(status="complete", **extra):
@@ -13,7 +20,8 @@ def minimal(status="complete", **extra):
         "schema": 1, "status": status, "error": None if status == "complete" else "boom",
         "name": "x", "description": "", "profile": "cpu", "config": {}, "config_hash": "h",
         "overrides": {}, "seed": 1, "environment": {}, "data": {}, "model": {}, "training": {},
-        "evaluation": {"eval_results": {"eval_loss": 2.0}, "perplexity": math.inf},
+        "evaluation": {"eval_results": {"eval_loss": 2.0}, "perplexity": math.inf,
+                       "loss_normalization": LOSS_NORMALIZATION},
         "prompts": [], "weights": "results/x/model",
     }  # fmt: skip
     record.update(extra)

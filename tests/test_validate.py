@@ -126,7 +126,6 @@ def test_a_prompt_with_no_room_to_generate_never_passes() -> None:
     from pipeline.prompts import checks
 
     prompt = {"name": "long", "text": "import numpy as np\n", "expect": []}
-    assert checks(prompt, "")["syntax_valid"]  # the prompt alone parses: it used to pass
     no_room = checks(prompt, "", room=False)
     assert no_room["syntax_valid"] is False and no_room["no_room"]
     assert summarize([{"name": "long", **no_room}])["pass_rate"] == 0.0
