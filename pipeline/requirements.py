@@ -23,6 +23,7 @@ GROUPS = {
     },
     "report": {
         "jinja2": "jinja2",
+        "mistune": "mistune",
         "matplotlib": "matplotlib",
         "pygments": "pygments",
         "nbformat": "nbformat",
