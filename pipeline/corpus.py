@@ -161,13 +161,13 @@ def gather_parts(
     """The installed source, part by part (corpus_usage.PARTS); parts of weight 0 are not read."""
     files = sources.installed_files()
     examples_dir = examples_folder(data_cfg)
+    prose = data_cfg.get("examples_prose", False)
+    if not isinstance(prose, bool):
+        raise ConfigError(f"data.examples_prose must be true or false, got {prose!r}")
     passed: list[Candidate] = []
     for part in usage.PARTS:
         if not weights[part]:
             continue
-        prose = data_cfg.get("examples_prose", False)
-        if not isinstance(prose, bool):
-            raise ConfigError(f"data.examples_prose must be true or false, got {prose!r}")
         rows, lacking = usage.installed_part_rows(part, files, screen.keywords, examples_dir, prose)
         if lacking:
             print(
