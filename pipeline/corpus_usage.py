@@ -247,8 +247,8 @@ def examples_fingerprint(folder: Path) -> list[str]:
 PARTS = ("library", "doctests", "examples")
 # The random heuristics (tests_and_configs, no_code_structure) aim at library internals and
 # test suites; on usage code they drop plain scripts (no def/class/loop) and every example
-# that calls train_test_split. Usage parts meet the deterministic filters only.
-USAGE_SKIPS_FILTERS = ("tests_and_configs", "no_code_structure")
+# that calls train_test_split. Usage parts meet the deterministic filters only
+# (corpus_filters.Screen.for_usage).
 
 
 def part_weights(data_cfg: dict[str, Any]) -> dict[str, float]:
