@@ -16,6 +16,7 @@ from typing import Any
 
 from pipeline.config import ROOT, Experiment
 from pipeline.eta import ETA
+from pipeline.model_card import write_card
 from pipeline.record import (
     LOSS_NORMALIZATION,
     RECORD_FILE,
@@ -243,6 +244,7 @@ def run_experiment(exp: Experiment, results: Path, cache: Path) -> dict[str, Any
                 record["evaluation"]["humaneval"] = evaluate_humaneval(
                     folder / "model", cfg["humaneval"]
                 )
+        write_card(record, folder / "model")  # a Hub model card beside the weights
         record["status"] = "complete"
         shutil.rmtree(ckpt_dir, ignore_errors=True)  # the weights are saved; checkpoints are big
     except Exception as e:  # recorded, and the matrix goes on with the next experiment

@@ -96,6 +96,30 @@ def test_saved_weights_load_with_stock_pipeline(run):
     assert (weights / "model.safetensors").exists()
 
 
+def test_each_model_folder_has_a_hub_model_card_with_the_records_numbers(run):
+    """README.md beside the weights: huggingface_hub parses it, its model-index holds the
+    record's own eval loss, perplexity and bits per byte, and pipeline() still loads the folder
+    (test above)."""
+    from huggingface_hub import ModelCard
+
+    tmp, _, _ = run
+    for name in ("baseline", "lr-x4"):
+        rec = record(tmp, name)
+        card = ModelCard.load(tmp / "results" / rec["weights"] / "README.md")
+        assert card.data.license == "other" and "text-generation" in card.data.tags
+        ev = rec["evaluation"]
+        got = {r.metric_type: r.metric_value for r in card.data.eval_results}
+        assert got == {
+            "loss": ev["eval_results"]["eval_loss"],
+            "perplexity": ev["perplexity"],
+            "bits_per_byte": ev["bits_per_byte"],
+        }
+        assert card.data.model_name == name
+        assert (
+            f"{rec['training']['steps']} ({rec['training']['tokens_seen']:,} tokens)" in card.text
+        )
+
+
 def test_rerun_skips_and_experiment_forces_one(run):
     tmp, common, _ = run
     before = {n: record(tmp, n)["environment"]["started_at"] for n in ("baseline", "lr-x4")}
