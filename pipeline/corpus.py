@@ -165,10 +165,13 @@ def gather_parts(
     if not isinstance(prose, bool):
         raise ConfigError(f"data.examples_prose must be true or false, got {prose!r}")
     passed: list[Candidate] = []
+    shared: dict[str, list] = {}  # the library's files with docstring examples, read once
     for part in usage.PARTS:
         if not weights[part]:
             continue
-        rows, lacking = usage.installed_part_rows(part, files, screen.keywords, examples_dir, prose)
+        rows, lacking = usage.installed_part_rows(
+            part, files, screen.keywords, examples_dir, prose, shared
+        )
         if lacking:
             print(
                 f"corpus: part {part!r} skips {', '.join(lacking)}: no sdist in {examples_dir} "

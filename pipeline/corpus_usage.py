@@ -14,7 +14,7 @@ import ast
 import doctest
 import re
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -63,12 +63,13 @@ def doctest_script(source: str) -> str:
     return "\n".join(blocks)
 
 
-def doctest_rows(files: list[SourceFile], keywords: tuple[str, ...] = ()) -> Iterator[dict]:
-    """One row per installed file with docstring examples; its path gets '#doctests'.
+def doctest_rows(rows: Iterable[dict], keywords: tuple[str, ...] = ()) -> Iterator[dict]:
+    """One row per source row (an installed file) with docstring examples; its path gets
+    '#doctests'.
 
     A docstring example writes `pd.` without naming pandas, so the keyword filter looks at
     the file the docstring lives in: files that name no keyword give no row."""
-    for row in read_files(files, []):
+    for row in rows:
         source = row["content"] or ""
         if DOCTEST_MARKER not in source or not has_keyword(source, keywords):
             continue
@@ -275,12 +276,18 @@ def installed_part_rows(
     keywords: tuple[str, ...],
     examples_dir: Path,
     prose: bool = False,
+    shared: dict[str, list] | None = None,
 ) -> tuple[Iterator[dict[str, Any]], list[str]]:
-    """(rows, sdists missing from examples_dir as "name==version") of one installed part."""
+    """(rows, sdists missing from examples_dir as "name==version") of one installed part.
+
+    `shared` carries the files with docstring examples from the library part to the doctests
+    part, so the installed files are read once when both are in the mix (parts run in order)."""
+    shared = {} if shared is None else shared
     if part == "library":
-        return read_files(files, []), []
+        return _remember_examples(read_files(files, []), keywords, shared), []
     if part == "doctests":
-        return doctest_rows(files, keywords), []
+        sources = shared.get("doctest_sources")
+        return doctest_rows(read_files(files, []) if sources is None else sources, keywords), []
     found, missing = example_sources(examples_dir, example_versions())
 
     def rows() -> Iterator[dict[str, Any]]:
@@ -288,3 +295,14 @@ def installed_part_rows(
             yield from sdist_rows(tarball, package, prose=prose)
 
     return rows(), missing
+
+
+def _remember_examples(
+    rows: Iterator[dict], keywords: tuple[str, ...], shared: dict[str, list]
+) -> Iterator[dict]:
+    kept = shared.setdefault("doctest_sources", [])
+    for row in rows:
+        source = row["content"] or ""
+        if DOCTEST_MARKER in source and has_keyword(source, keywords):
+            kept.append(row)
+        yield row

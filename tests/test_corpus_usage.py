@@ -75,10 +75,20 @@ def test_doctest_rows_take_keywords_from_the_home_file(tmp_path):
         corpus_usage.SourceFile("pkg", name, tmp_path / name, "mit")
         for name in ("a.py", "b.py", "c.py")
     ]
-    rows = list(corpus_usage.doctest_rows(files, ("pandas",)))
+    rows = list(corpus_usage.doctest_rows(corpus_usage.read_files(files, []), ("pandas",)))
     assert [r["path"] for r in rows] == ["a.py#doctests"]
     assert rows[0]["content"] == corpus_usage.doctest_script(MODULE)
     assert rows[0]["size"] == str(len(rows[0]["content"].encode()))
+    # With the library part in the mix the files are read once: the same doctest rows.
+    shared: dict = {}
+    library, _ = corpus_usage.installed_part_rows(
+        "library", files, ("pandas",), tmp_path, shared=shared
+    )
+    assert len(list(library)) == 3 and [r["path"] for r in shared["doctest_sources"]] == ["a.py"]
+    again, _ = corpus_usage.installed_part_rows(
+        "doctests", files, ("pandas",), tmp_path, shared=shared
+    )
+    assert list(again) == rows
 
 
 def notebook() -> str:
