@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from throughput import measure, project_recipe  # noqa: E402
 
-from pipeline.config import ROOT, load_matrix  # noqa: E402
+from pipeline.config import ROOT, load_matrix, merge  # noqa: E402
 from pipeline.corpus import build_corpus  # noqa: E402
 from pipeline.evaluate import token_byte_lengths  # noqa: E402
 from pipeline.prompts import early_hit, evaluation_prompts  # noqa: E402
@@ -73,13 +73,6 @@ CANDIDATES = {
                           "training": {"learning_rate": 2e-3}, "data": {"examples_prose": True}},
 }  # fmt: skip
 FIXED_TEXT_BYTES = 200_000  # of the default corpus's validation split: the fixed evaluation text
-
-
-def merged(base: dict, delta: dict) -> dict:
-    out = json.loads(json.dumps(base))
-    for key, value in delta.items():
-        out[key] = merged(out.get(key, {}), value) if isinstance(value, dict) else value
-    return out
 
 
 def toml_table(name: str, values: dict) -> str:
@@ -160,7 +153,7 @@ def run(
     text = fixed_text()
     rows = []
     for name, delta in candidates.items():
-        cfg = merged(base, delta)
+        cfg = merge(base, delta)
         recipe = project_recipe(cfg)
         recipe["speed"]["bf16"] = bf16
         per_step = cfg["training"]["per_device_train_batch_size"] * 128
@@ -176,7 +169,7 @@ def run(
                 for _ in range(2)
             )
             steps = max(20, round(minutes * 60 * rate / per_step))
-        delta = merged(delta, {
+        delta = merge(delta, {
             "training": {"max_steps": steps, "warmup_steps": max(10, steps // 15),
                          "eval_steps": steps, "save_steps": 10**6},
             "speed": {"bf16": bf16},

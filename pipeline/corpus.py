@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from pipeline import corpus_sources as sources
 from pipeline import corpus_usage as usage
 from pipeline.cache import publish
-from pipeline.config import ConfigError
+from pipeline.config import ROOT, ConfigError
 from pipeline.corpus_filters import FILTERS, Screen, unit_hash
 from pipeline.corpus_sources import COLUMNS
 from pipeline.record import write_json_atomic
@@ -190,8 +190,6 @@ def gather_parts(
 
 
 def examples_folder(data_cfg: dict[str, Any]) -> Path:
-    from pipeline.config import ROOT
-
     folder = Path(data_cfg.get("examples_dir") or "cache/downloads").expanduser()
     return folder if folder.is_absolute() else ROOT / folder
 

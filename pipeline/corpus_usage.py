@@ -180,9 +180,9 @@ def sdist_rows(
             }
 
 
-def sdist_name(package: str, version: str) -> str:
-    """The file name PEP 625 gives an sdist (older ones keep dashes: both are looked for)."""
-    return f"{package.replace('-', '_').lower()}-{version}.tar.gz"
+def sdist_names(package: str, version: str) -> tuple[str, str]:
+    """The file name PEP 625 gives an sdist, and the older dashed one: both are looked for."""
+    return f"{package.replace('-', '_').lower()}-{version}.tar.gz", f"{package}-{version}.tar.gz"
 
 
 def find_sdist(folder: Path, package: str, version: str, exact: bool = False) -> Path | None:
@@ -190,7 +190,7 @@ def find_sdist(folder: Path, package: str, version: str, exact: bool = False) ->
     package in the folder: its examples still show how the library is used, and a GPU box may
     have other versions installed than the ones `make fetch` saw. None when there is none."""
     folder = Path(folder)
-    for name in (sdist_name(package, version), f"{package}-{version}.tar.gz"):
+    for name in sdist_names(package, version):
         if (folder / name).is_file():
             return folder / name
     if exact:

@@ -19,14 +19,19 @@ EVAL_SPEEDUP = 3.0  # a forward pass costs about a third of forward + backward
 AFTER_S = 30.0  # first guess for what follows training (prompts mostly), replaced once measured
 
 
+def tokens_per_step(config: dict[str, Any]) -> int:
+    """Training tokens per optimizer step on one process."""
+    t = config["training"]
+    batch = t["per_device_train_batch_size"] * t.get("gradient_accumulation_steps", 1)
+    return batch * config["chunking"]["context_length"]
+
+
 def plan(config: dict[str, Any]) -> tuple[int, int]:
     """(training tokens, evaluation tokens) one experiment will process."""
     t = config["training"]
-    context = config["chunking"]["context_length"]
-    train = t["max_steps"] * t["per_device_train_batch_size"]
-    train *= t.get("gradient_accumulation_steps", 1) * context
     evaluations = t["max_steps"] // t["eval_steps"] + 1  # and at step 0
-    return train, evaluations * t.get("max_eval_samples", 0) * context
+    evaluation = evaluations * t.get("max_eval_samples", 0) * config["chunking"]["context_length"]
+    return t["max_steps"] * tokens_per_step(config), evaluation
 
 
 class MatrixEta:

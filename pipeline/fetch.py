@@ -17,14 +17,14 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import urllib.parse
 import urllib.request
 from importlib import metadata
 from pathlib import Path
 
 from pipeline.config import ROOT
-from pipeline.corpus_usage import EXAMPLE_PACKAGES, find_sdist, sdist_name
+from pipeline.corpus_usage import EXAMPLE_PACKAGES, find_sdist, sdist_names
+from pipeline.record import write_atomic
 
 DEFAULT_DEST = ROOT / "cache" / "downloads"
 TIMEOUT_S = 60
@@ -69,7 +69,7 @@ def sdist_link(index: str, package: str, version: str) -> tuple[str, str | None]
         page = response.read().decode("utf-8", "replace")
     links = Links()
     links.feed(page)
-    wanted = {sdist_name(package, version), f"{package}-{version}.tar.gz"}
+    wanted = set(sdist_names(package, version))
     for href in links.hrefs:
         url, _, fragment = href.partition("#")
         if Path(urllib.parse.urlparse(url).path).name in wanted:
@@ -79,21 +79,12 @@ def sdist_link(index: str, package: str, version: str) -> tuple[str, str | None]
 
 
 def download(url: str, sha256: str | None, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
-    digest = hashlib.sha256()
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=TIMEOUT_S) as r:
-            for block in iter(lambda: r.read(1 << 20), b""):
-                digest.update(block)
-                out.write(block)
-        if sha256 and digest.hexdigest() != sha256:
-            raise ValueError("sha256 does not match the index")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """The file, checked against the index's sha256, written whole or not at all."""
+    with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
+        data = response.read()  # tens of MB at most
+    if sha256 and hashlib.sha256(data).hexdigest() != sha256:
+        raise ValueError("sha256 does not match the index")
+    write_atomic(dest, data)
 
 
 def fetch(dest: Path = DEFAULT_DEST, packages: tuple[str, ...] = EXAMPLE_PACKAGES) -> list[str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import ROOT, Experiment
-from pipeline.eta import ETA
+from pipeline.eta import ETA, tokens_per_step
 from pipeline.model_card import write_card
 from pipeline.record import (
     LOSS_NORMALIZATION,
@@ -188,12 +188,9 @@ def run_experiment(exp: Experiment, results: Path, cache: Path) -> dict[str, Any
         divergence = DivergenceStop()
         budget = TimeBudget(float(cfg["training"].get("time_budget_s", 0)))
         clock = StepClock()
-        t = cfg["training"]
-        tokens_per_step = t["per_device_train_batch_size"] * t["gradient_accumulation_steps"]
-        tokens_per_step *= cfg["chunking"]["context_length"]
         trainer = make_trainer(
             model, data.tokenizer, data.chunks, cfg["training"], speed, ckpt_dir, cfg["seed"],
-            callbacks=[divergence, budget, clock, ETA.callback(tokens_per_step)],
+            callbacks=[divergence, budget, clock, ETA.callback(tokens_per_step(cfg))],
         )  # fmt: skip
         if resume:
             print(f"    resuming from the last checkpoint in {relative(ckpt_dir)}")
