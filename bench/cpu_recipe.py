@@ -71,6 +71,7 @@ CANDIDATES = {
                                  "data": {"parts": {"library": 0.1, "examples": 3}}},
     "w128-l4-v4k-prose": {"model": W128, "tokenizer": {"vocab_size": 4096},
                           "training": {"learning_rate": 2e-3}, "data": {"examples_prose": True}},
+    "gpt2-newlines": {"tokenizer": {"pre_tokenizer": "gpt2"}},
 }  # fmt: skip
 FIXED_TEXT_BYTES = 200_000  # of the default corpus's validation split: the fixed evaluation text
 
@@ -193,7 +194,7 @@ def run(
             "steps": training["steps"],
             "tokens_seen": training["tokens_seen"],
             "train_s": training["train_only_s"],
-            "bpb_fixed": bits_per_byte_on(ROOT / record["weights"], text),
+            "bpb_fixed": bits_per_byte_on(tmp / "results" / record["weights"], text),
             **prompt_scores(record),
             "completions": {p["name"]: p["completion"] for p in record["prompts"]},
         }

@@ -22,7 +22,11 @@ from pipeline.corpus_sources import SourceFile, read_files
 
 # The sdists whose examples join the corpus (with their installed version) and the folders of
 # each that hold usage code: galleries, examples, documentation notebooks.
-EXAMPLE_PACKAGES = ("seaborn", "scikit-learn", "matplotlib")
+EXAMPLE_PACKAGES = ("seaborn", "scikit-learn", "matplotlib", "statsmodels")
+# Packages whose sdist is used even when they are not installed, at this version: statsmodels'
+# 76 example notebooks are analyses in pandas + matplotlib, each step under a short heading,
+# which is the shape of codeparrot-ds code and of the course prompts.
+PINNED_EXAMPLE_VERSIONS = {"statsmodels": "0.14.6"}
 EXAMPLE_DIRS = ("examples", "galleries", "doc", "docs")
 DOCTEST_MARKER = ">>>"
 _PARSER = doctest.DocTestParser()
@@ -124,19 +128,39 @@ def strip_prose(source: str) -> str:
     return "\n".join(out).strip("\n") + "\n" if any(ln.strip() for ln in out) else ""
 
 
-def notebook_code(text: str) -> str:
-    """A notebook's code cells joined as a script; IPython magics and shell lines are left out."""
+MARKDOWN_HEADING = re.compile(r"^\s*#+\s*")
+
+
+def markdown_comment(source: str, prose: bool = False) -> str:
+    """A markdown cell as the comment a script would have in its place (jupytext writes
+    markdown as comments too): a short cell (under PROSE_RUN lines, headings' '#' marks and
+    reST/markdown underlines dropped) becomes '# ...' lines; a longer one is prose and goes,
+    unless `prose`, as strip_prose treats a script's comment runs."""
+    lines = [MARKDOWN_HEADING.sub("", ln).strip() for ln in source.strip().splitlines()]
+    lines = [ln for ln in lines if ln and not set(ln) <= set("-=~*_")]
+    if not lines or (len(lines) >= PROSE_RUN and not prose):
+        return ""
+    return "".join(f"# {ln}\n" for ln in lines)
+
+
+def notebook_code(text: str, prose: bool = False) -> str:
+    """A notebook as a script: code cells, each after the comment its markdown cell makes
+    (markdown_comment). IPython magics and shell lines are left out."""
     import nbformat
 
     nb = nbformat.reads(text, as_version=4)
-    cells = []
+    cells, comment = [], ""
     for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            comment = markdown_comment(cell.source, prose)
+            continue
         if cell.cell_type != "code":
             continue
         lines = [ln for ln in cell.source.splitlines() if not ln.lstrip().startswith(("%", "!"))]
         code = "\n".join(lines).strip()
         if code:
-            cells.append(code + "\n")
+            cells.append(comment + code + "\n")
+        comment = ""  # a comment describes the code right after it only
     return "\n".join(cells)  # one blank line between cells
 
 
@@ -157,15 +181,21 @@ def sdist_rows(
     """Rows of an sdist's example scripts and notebooks (code cells), in archive order;
     scripts lose their prose (strip_prose) unless `prose`."""
     with tarfile.open(tarball, "r:*") as tar:
-        for member in tar:
-            if not member.isfile() or not is_example_path(member.name):
+        members = [m for m in tar if m.isfile() and is_example_path(m.name)]
+        # A script exported from a notebook beside it (statsmodels ships both) is the same
+        # code twice, in other words: the notebook stays.
+        notebooks = {m.name.rsplit("/", 1)[1][: -len(".ipynb")] for m in members
+                     if m.name.endswith(".ipynb")}  # fmt: skip
+        for member in members:
+            stem = member.name.rsplit("/", 1)[1].removesuffix(".py")
+            if member.name.endswith(".py") and stem in notebooks:
                 continue
             data = tar.extractfile(member).read()
             path = PurePosixPath(*PurePosixPath(member.name).parts[1:]).as_posix()
             try:
                 text = data.decode("utf-8")
                 if path.endswith(".ipynb"):
-                    content = notebook_code(text)
+                    content = notebook_code(text, prose)
                 else:
                     content = text if prose else strip_prose(text)
             except Exception:  # not UTF-8, or a notebook nbformat cannot read
@@ -206,8 +236,8 @@ def _version_key(filename: str) -> tuple:
 
 
 def example_sources(folder: Path, versions: dict[str, str]) -> tuple[list[tuple], list[str]]:
-    """([(package, tarball)], [missing "package==version"]) for EXAMPLE_PACKAGES that are
-    installed; a package that is not installed is neither used nor missing."""
+    """([(package, tarball)], [missing "package==version"]) for EXAMPLE_PACKAGES with a
+    version (example_versions); a package without one is neither used nor missing."""
     found, missing = [], []
     for package in EXAMPLE_PACKAGES:
         version = versions.get(package)
@@ -222,7 +252,8 @@ def example_sources(folder: Path, versions: dict[str, str]) -> tuple[list[tuple]
 
 
 def example_versions() -> dict[str, str]:
-    """The installed version of each EXAMPLE_PACKAGES entry (absent ones left out)."""
+    """The version of each EXAMPLE_PACKAGES entry: the installed one, else its pin in
+    PINNED_EXAMPLE_VERSIONS (a package neither installed nor pinned is left out)."""
     from importlib import metadata
 
     versions = {}
@@ -230,7 +261,8 @@ def example_versions() -> dict[str, str]:
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
-            continue
+            if package in PINNED_EXAMPLE_VERSIONS:
+                versions[package] = PINNED_EXAMPLE_VERSIONS[package]
     return versions
 
 

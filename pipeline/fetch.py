@@ -19,11 +19,10 @@ import subprocess
 import sys
 import urllib.parse
 import urllib.request
-from importlib import metadata
 from pathlib import Path
 
 from pipeline.config import ROOT
-from pipeline.corpus_usage import EXAMPLE_PACKAGES, find_sdist, sdist_names
+from pipeline.corpus_usage import EXAMPLE_PACKAGES, example_versions, find_sdist, sdist_names
 from pipeline.record import write_atomic
 
 DEFAULT_DEST = ROOT / "cache" / "downloads"
@@ -91,10 +90,10 @@ def fetch(dest: Path = DEFAULT_DEST, packages: tuple[str, ...] = EXAMPLE_PACKAGE
     """Download what is missing; returns the packages that could not be had."""
     failed = []
     index = None
+    versions = example_versions()
     for package in packages:
-        try:
-            version = metadata.version(package)
-        except metadata.PackageNotFoundError:
+        version = versions.get(package)
+        if version is None:
             print(f"fetch: {package} is not installed; its examples are not needed")
             continue
         if find_sdist(dest, package, version, exact=True):

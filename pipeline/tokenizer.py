@@ -19,18 +19,43 @@ EOS = "<|endoftext|>"
 INFO_FILE = "tokenizer_info.json"
 SAMPLE_LINE = "df = pd.read_csv('data.csv'); plt.scatter(df.x, df.y)"  # shown split in the report
 
+# How text is cut into words before BPE merges ([tokenizer] pre_tokenizer). "gpt2" is GPT-2's
+# own regex. It splits a blank line before top-level code into two lone newlines ("x\n\ny" ->
+# "x", "\n", "\n", "y"), so a lone newline is the most frequent token in Python and an
+# undertrained model's greedy completion is runs of blank lines. "grouped-newlines" is the
+# same regex with one alternative added first for whitespace that ends in a newline before
+# non-space ("\n\n" becomes one word), as newer tokenizers (cl100k, Llama 3) group newlines;
+# everything else splits as GPT-2 does.
+PRE_TOKENIZERS = {
+    "gpt2": r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+""",
+    "grouped-newlines": (
+        r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s*\n(?!\s)|\s+(?!\S)|\s+"""
+    ),
+}
+
 
 def tokenizer_key(corpus_key: str, tok_cfg: dict[str, Any], context_length: int) -> str:
     blob = json.dumps({"corpus": corpus_key, "tok": tok_cfg, "ctx": context_length}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def train_bpe(texts_batches, vocab_size: int, length: int | None = None):
-    """A GPT-2 style byte-level BPE: every byte is in the alphabet, so nothing is ever unknown."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+def train_bpe(
+    texts_batches, vocab_size: int, length: int | None = None, pre_tokenizer: str = "gpt2"
+):
+    """A GPT-2 style byte-level BPE: every byte is in the alphabet, so nothing is ever unknown.
+    `pre_tokenizer` names the word-splitting regex (PRE_TOKENIZERS)."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
+    if pre_tokenizer not in PRE_TOKENIZERS:
+        raise ConfigError(
+            f"tokenizer.pre_tokenizer {pre_tokenizer!r} is unknown; choose one of "
+            f"{', '.join(PRE_TOKENIZERS)}"
+        )
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(PRE_TOKENIZERS[pre_tokenizer]), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])  # fmt: skip
     tok.decoder = decoders.ByteLevel()
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
     trainer = trainers.BpeTrainer(
@@ -107,7 +132,12 @@ def build_tokenizer(
         batches = (train[i : i + batch]["content"] for i in range(0, len(train), batch))
         print(f"tokenizer: training byte-level BPE, vocab {tok_cfg['vocab_size']}, "
               f"on {len(train)} files")  # fmt: skip
-        tokenizer = train_bpe(batches, tok_cfg["vocab_size"], length=len(train))
+        tokenizer = train_bpe(
+            batches,
+            tok_cfg["vocab_size"],
+            length=len(train),
+            pre_tokenizer=tok_cfg.get("pre_tokenizer", "gpt2"),
+        )
         kind = "trained-bpe"
     tokenizer.model_max_length = context_length
 
@@ -115,6 +145,9 @@ def build_tokenizer(
     info = {
         "kind": kind,
         "name": tok_cfg.get("pretrained") or "byte-level BPE trained on the train split",
+        "pre_tokenizer": None
+        if tok_cfg.get("pretrained")
+        else tok_cfg.get("pre_tokenizer", "gpt2"),
         "path": str(folder),
         "vocab_size": len(tokenizer),
         "eos_token": tokenizer.eos_token,

@@ -98,6 +98,13 @@ def check_values(config: dict[str, Any], check_training_args: bool = True) -> li
     errors += _humaneval(config) + _training(config, check_training_args)
     _number(config, "tokenizer.vocab_size", errors, 1, integer=True)
     _string(config, "tokenizer.pretrained", errors)
+    from pipeline.tokenizer import PRE_TOKENIZERS
+
+    pre = _get(config, "tokenizer.pre_tokenizer")
+    if pre is not None and pre not in PRE_TOKENIZERS:
+        errors.append(
+            f"tokenizer.pre_tokenizer must be one of {', '.join(PRE_TOKENIZERS)}, got {pre!r}"
+        )
     vocab = _get(config, "tokenizer.vocab_size")
     if not _get(config, "tokenizer.pretrained") and _is_int(vocab):
         least = BYTE_ALPHABET + SPECIAL_TOKENS + 1

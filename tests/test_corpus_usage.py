@@ -103,9 +103,61 @@ def notebook() -> str:
 
 
 def test_notebook_code_cells_without_magics():
+    # The heading becomes the comment above the code cell after it (and only that one).
     assert corpus_usage.notebook_code(notebook()) == (
-        "import seaborn as sns\n\ntips = sns.load_dataset('tips')\nsns.histplot(tips)\n"
+        "# A title\nimport seaborn as sns\n\ntips = sns.load_dataset('tips')\nsns.histplot(tips)\n"
     )
+
+
+def test_markdown_cells_become_short_comments_and_prose_goes():
+    md = corpus_usage.markdown_comment
+    assert md("## Plot the data\n") == "# Plot the data\n"
+    assert md("Fit and summary:\n\n") == "# Fit and summary:\n"
+    assert md("Title\n=====\nLine two") == "# Title\n# Line two\n"  # underline dropped
+    prose = "One.\nTwo.\nThree."
+    assert md(prose) == "" and md(prose, prose=True) == "# One.\n# Two.\n# Three.\n"
+    assert md("") == "" and md("----\n") == ""
+    nb = new_notebook()
+    nb.cells = [
+        new_markdown_cell("Fit the model:"),
+        new_markdown_cell("A long\nexplanation\nin three lines"),  # replaces the one above
+        new_code_cell("model.fit(X, y)"),
+        new_code_cell("model.predict(X)"),
+        new_markdown_cell("A last word with no code after it"),
+    ]
+    assert corpus_usage.notebook_code(nbformat.writes(nb)) == (
+        "model.fit(X, y)\n\nmodel.predict(X)\n"
+    )
+    nb.cells[1].source = "Short."
+    assert corpus_usage.notebook_code(nbformat.writes(nb)).startswith("# Short.\nmodel.fit")
+
+
+def test_a_script_exported_from_a_notebook_beside_it_is_left_out(tmp_path):
+    files = {
+        "statsmodels-0.14.6/examples/notebooks/ols.ipynb": notebook(),
+        "statsmodels-0.14.6/examples/python/ols.py": "# exported\nimport seaborn as sns\n",
+        "statsmodels-0.14.6/examples/python/other.py": "import pandas as pd\n",
+    }
+    tarball = make_sdist(tmp_path, "statsmodels-0.14.6.tar.gz", files)
+    rows = list(corpus_usage.sdist_rows(tarball, "statsmodels"))
+    assert [r["path"] for r in rows] == ["examples/notebooks/ols.ipynb", "examples/python/other.py"]
+
+
+def test_a_pinned_example_package_is_used_without_being_installed(monkeypatch):
+    from importlib import metadata
+
+    real = metadata.version
+
+    def version(name):
+        if name == "statsmodels":
+            raise metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(metadata, "version", version)
+    versions = corpus_usage.example_versions()
+    assert versions["statsmodels"] == corpus_usage.PINNED_EXAMPLE_VERSIONS["statsmodels"]
+    monkeypatch.setattr(corpus_usage, "PINNED_EXAMPLE_VERSIONS", {})
+    assert "statsmodels" not in corpus_usage.example_versions()
 
 
 def make_sdist(folder: Path, name: str, files: dict[str, str]) -> Path:

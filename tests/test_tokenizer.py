@@ -1,10 +1,12 @@
 """Tokenizer training, caching and loading."""
 
+from itertools import pairwise
+
 import pytest
 from datasets import Dataset, DatasetDict
 
 from pipeline.config import ConfigError
-from pipeline.tokenizer import EOS, build_tokenizer, load_pretrained
+from pipeline.tokenizer import EOS, build_tokenizer, load_pretrained, train_bpe
 
 CODE = [
     "import pandas as pd\ndf = pd.DataFrame({'a': [1, 2]})\nprint(df.mean())\n",
@@ -60,3 +62,42 @@ def test_pretrained_errors_are_one_line(tmp_path):
     with pytest.raises(ConfigError, match="is not a loadable tokenizer") as e:
         load_pretrained(str(tmp_path / "empty"))
     assert "\n" not in str(e.value)
+
+
+def words(tok, text: str) -> list[str]:
+    """Each token of text, decoded on its own."""
+    return [tok.decode([i]) for i in tok(text)["input_ids"]]
+
+
+def test_grouped_newlines_make_a_blank_line_one_token():
+    # GPT-2's regex cuts "\n\n" before top-level code into two lone newlines; grouped keeps
+    # whitespace that ends in a newline as one word. Indented lines split as in GPT-2.
+    text = ["x = 1\n\nplt.show()\n    return x\n\n\ny = 2\n"] * 20
+    gpt2 = train_bpe(iter([text]), vocab_size=257, pre_tokenizer="gpt2")  # bytes only: no merges
+    grouped = train_bpe(iter([text]), vocab_size=300, pre_tokenizer="grouped-newlines")
+    assert words(gpt2, "1\n\nx") == ["1", "\n", "\n", "x"]
+    assert words(grouped, "1\n\nx")[:3] == ["1", "\n\n", "x"]
+    split = grouped.backend_tokenizer.pre_tokenizer.pre_tokenize_str
+    # Indented code splits as in GPT-2: the newlines and all but one space, then " y".
+    assert [w for w, _ in split("1\n\n    y\n")] == ["1", "ĊĊĠĠĠ", "Ġy", "Ċ"]
+    sample = "def f():\n\n    return 1  \n\n\nx = 'ü'\n"
+    assert grouped.decode(grouped(sample)["input_ids"]) == sample  # still byte-level, lossless
+    # A lone newline token is never followed by another newline token.
+    ids = grouped("\n\n".join(["a = 1", "b = 2\n", "c"]))["input_ids"]
+    pieces = [grouped.decode([i]) for i in ids]
+    assert not any(a.endswith("\n") and b.startswith("\n") for a, b in pairwise(pieces))
+
+
+def test_unknown_pre_tokenizer_is_a_config_error():
+    with pytest.raises(ConfigError, match="tokenizer.pre_tokenizer 'gpt4' is unknown"):
+        train_bpe(iter([["x"]]), vocab_size=300, pre_tokenizer="gpt4")
+
+
+def test_the_pre_tokenizer_is_part_of_the_cache_key_and_the_info(tmp_path, corpus):
+    cfg = {"vocab_size": 300, "pretrained": ""}
+    _, a = build_tokenizer({**cfg, "pre_tokenizer": "gpt2"}, corpus, "c1", 128, tmp_path)
+    _, b = build_tokenizer(
+        {**cfg, "pre_tokenizer": "grouped-newlines"}, corpus, "c1", 128, tmp_path
+    )
+    assert a["key"] != b["key"]
+    assert (a["pre_tokenizer"], b["pre_tokenizer"]) == ("gpt2", "grouped-newlines")

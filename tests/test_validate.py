@@ -34,6 +34,7 @@ BAD = [
     ("model.n_head = 7", "model.n_embd 32 must be divisible by model.n_head 7"),
     ("model.n_layer = 0", "model.n_layer must be a whole number >= 1"),
     ("tokenizer.vocab_size = 200", "tokenizer.vocab_size 200 leaves no merges"),
+    ('tokenizer.pre_tokenizer = "gpt4"', "tokenizer.pre_tokenizer must be one of gpt2, grouped"),
     ("chunking.context_length = 100000", "chunking.context_length must be a whole number in"),
     ("chunking.context_length = 1", "chunking.context_length must be a whole number in"),
     ('training.lr_scheduler_type = "cosinus"', "training.lr_scheduler_type 'cosinus' is unknown"),
