@@ -364,7 +364,7 @@ def write_record(folder: Path, record: Record) -> Path:
 
 
 STATUSES = typing.get_args(Record.__annotations__["status"])
-REQUIRED = tuple(Record.__annotations__)
+REQUIRED = tuple(k for k in Record.__annotations__ if k in Record.__required_keys__)
 
 
 def check(record: Any) -> list[str]:
