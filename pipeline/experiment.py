@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from transformers import set_seed
 
+from pipeline.cache import write_json_atomic
 from pipeline.config import ROOT, Experiment
 from pipeline.data import Data, prepare_data, stage
 from pipeline.environment import environment, is_main, main_process_first, now
@@ -31,7 +32,6 @@ from pipeline.record import (
     RecordError,
     new_record,
     read_record,
-    write_json_atomic,
     write_record,
 )
 from pipeline.throughput import StepClock, training_section

@@ -14,13 +14,13 @@ Non-finite floats (a diverged loss, an overflowing perplexity) are stored as the
 # annotations that are evaluated, and check_shape() reads the required keys from them.
 import json
 import math
-import os
-import tempfile
 import types
 import typing
 from pathlib import Path
 from typing import Any, Literal, NotRequired, TypedDict
 
+# write_atomic, FILE_MODE and json_safe are imported from here by older callers (fetch.py)
+from pipeline.cache import FILE_MODE, json_safe, write_atomic, write_json_atomic  # noqa: F401
 from pipeline.config import Experiment
 
 SCHEMA_VERSION = 1
@@ -30,7 +30,6 @@ PREVIOUS_FILE = "record.previous.json"  # the last complete record, kept when a 
 # without it were made when the Trainer divided by every label position (low by (T-1)/T, issue
 # 12): the runner does not count them as current, so `make all` retrains them.
 LOSS_NORMALIZATION = "mean over predicted tokens"
-FILE_MODE = 0o644  # records, weights and reports: readable by the other users of a machine
 
 
 class Environment(TypedDict):
@@ -311,17 +310,6 @@ class RecordError(ValueError):
     """A record that cannot be used; the message names the file."""
 
 
-def json_safe(value: Any) -> Any:
-    """Replace non-finite floats by strings, recursively, so json.dumps(allow_nan=False) works."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    return value
-
-
 def number(value: Any) -> float | None:
     """A record value as a float: the strings 'inf'/'nan' become floats, None stays None."""
     if value is None:
@@ -329,28 +317,6 @@ def number(value: Any) -> float | None:
     if isinstance(value, str):
         return float(value)  # "inf", "-inf", "nan"
     return float(value)
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON so that readers see the old file or the new one, never half of one."""
-    text = json.dumps(json_safe(data), indent=2, sort_keys=False, allow_nan=False) + "\n"
-    write_atomic(path, text.encode("utf-8"))
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write a file so that readers see the old one or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, FILE_MODE)  # mkstemp makes it 0600: others on the machine read records
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_record(folder: Path, record: Record) -> Path:

@@ -95,8 +95,9 @@ def test_training_step_divides_by_the_predicted_tokens(tmp_path, chunked) -> Non
 
 def test_a_record_from_before_the_fix_is_not_current(tmp_path) -> None:
     """Its losses are low by (T-1)/T: `make all` must retrain it, not keep it as up to date."""
+    from pipeline.cache import write_json_atomic
     from pipeline.config import load_matrix
-    from pipeline.record import LOSS_NORMALIZATION, RECORD_FILE, write_json_atomic, write_record
+    from pipeline.record import LOSS_NORMALIZATION, RECORD_FILE, write_record
     from pipeline.runner import is_current
     from tests.fixtures.records import build_record, write_weights
 
