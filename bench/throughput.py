@@ -28,9 +28,9 @@ from transformers.trainer_callback import ProgressCallback
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pipeline.config import load_matrix  # noqa: E402
-from pipeline.environment import device_name, peak_flops  # noqa: E402
-from pipeline.evaluate import mfu  # noqa: E402
+from pipeline.environment import device_name  # noqa: E402
 from pipeline.model import build_model, gpt2_config_values  # noqa: E402
+from pipeline.throughput import mfu, peak_flops  # noqa: E402
 from pipeline.train import make_trainer, resolve_speed  # noqa: E402
 
 CONTEXT = 128

@@ -120,7 +120,7 @@ def _main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    from pipeline.runner import is_main
+    from pipeline.environment import is_main
 
     if not is_main():  # under torchrun, rank 0 speaks for all
         return 0

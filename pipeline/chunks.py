@@ -8,15 +8,12 @@ course: the HuggingFace course's way — each document truncated into overflowin
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from pipeline.cache import publish
-from pipeline.record import write_json_atomic
+from pipeline.cache import cached, key_hash
 
 STATS_FILE = "chunk_stats.json"
 BATCH = 512
@@ -94,8 +91,7 @@ def to_dataset(blocks: np.ndarray):
 
 
 def chunks_key(tokenizer_key: str, chunk_cfg: dict[str, Any]) -> str:
-    blob = json.dumps({"tok": tokenizer_key, "chunking": chunk_cfg}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return key_hash({"tok": tokenizer_key, "chunking": chunk_cfg}, compact=False)
 
 
 def build_chunks(
@@ -105,28 +101,21 @@ def build_chunks(
     from datasets import DatasetDict, load_from_disk
 
     key = chunks_key(tokenizer_key, chunk_cfg)
-    folder = cache_dir / f"chunks-{key}"
-    stats_path = folder / STATS_FILE
-    if stats_path.exists():  # written last: the folder is complete
-        return load_from_disk(str(folder)), json.loads(stats_path.read_text())
 
-    mode, context = chunk_cfg["mode"], chunk_cfg["context_length"]
-    splits, stats = {}, {"chunking_mode": mode, "context_length": context}
-    dropped_by_mode: dict[str, int] = {}
-    for split in ("train", "valid"):
-        blocks, s = chunk_split(tokenizer, corpus[split]["content"], mode, context)
-        splits[split] = to_dataset(blocks)
-        stats.update({f"{split}_tokens": s["tokens"], f"{split}_chunks": s["chunks"]})
-        stats[f"{split}_tokens_dropped"] = s["tokens_dropped"]
-        for m, n in s["by_mode"].items():
-            dropped_by_mode[m] = dropped_by_mode.get(m, 0) + n
-    stats["tokens_dropped"] = stats["train_tokens_dropped"] + stats["valid_tokens_dropped"]
-    stats["tokens_dropped_by_mode"] = dropped_by_mode
-    stats["chunks_key"] = key
+    def build() -> tuple[Any, dict[str, Any]]:
+        mode, context = chunk_cfg["mode"], chunk_cfg["context_length"]
+        splits, stats = {}, {"chunking_mode": mode, "context_length": context}
+        dropped_by_mode: dict[str, int] = {}
+        for split in ("train", "valid"):
+            blocks, s = chunk_split(tokenizer, corpus[split]["content"], mode, context)
+            splits[split] = to_dataset(blocks)
+            stats.update({f"{split}_tokens": s["tokens"], f"{split}_chunks": s["chunks"]})
+            stats[f"{split}_tokens_dropped"] = s["tokens_dropped"]
+            for m, n in s["by_mode"].items():
+                dropped_by_mode[m] = dropped_by_mode.get(m, 0) + n
+        stats["tokens_dropped"] = stats["train_tokens_dropped"] + stats["valid_tokens_dropped"]
+        stats["tokens_dropped_by_mode"] = dropped_by_mode
+        stats["chunks_key"] = key
+        return lambda tmp: DatasetDict(splits).save_to_disk(str(tmp)), stats
 
-    def write(tmp: Path) -> None:
-        DatasetDict(splits).save_to_disk(str(tmp))
-        write_json_atomic(tmp / STATS_FILE, stats)
-
-    publish(folder, STATS_FILE, write)
-    return load_from_disk(str(folder)), stats
+    return cached(cache_dir / f"chunks-{key}", STATS_FILE, lambda f: load_from_disk(str(f)), build)

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import copy
 import difflib
-import hashlib
-import json
 import math
 import re
 import tomllib
@@ -16,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.cache import key_hash
 from pipeline.inputs import check_files, check_memory, machine_memory
 from pipeline.validate import check_values
 
@@ -87,8 +86,7 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def config_hash(config: dict[str, Any]) -> str:
     """Identity of an experiment: every resolved value except the speed section."""
     ident = {k: v for k, v in config.items() if k != SPEED_SECTION}
-    blob = json.dumps(ident, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return key_hash(ident)
 
 
 def profile_config(profile: str, experiments_dir: Path = EXPERIMENTS_DIR) -> dict[str, Any]:

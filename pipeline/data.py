@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,8 +13,18 @@ from typing import Any
 from pipeline.chunks import build_chunks
 from pipeline.corpus import build_corpus
 from pipeline.prompts import evaluation_prompts
-from pipeline.stages import stage
 from pipeline.tokenizer import build_tokenizer
+
+
+@contextmanager
+def stage(name: str) -> Iterator[None]:
+    """Wall time of a stage the user waits on, printed when it ends."""
+    print(f"==> {name}", flush=True)
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        print(f"<== {name}: {time.perf_counter() - start:.1f} s", flush=True)
 
 
 @dataclass

@@ -1,31 +1,39 @@
-"""Where a run happened: versions, device, commit, time. Goes into every record."""
+"""Where a run happened: versions, device, commit, time (into every record), and which process
+of a distributed run this is."""
 
 from __future__ import annotations
 
 import os
 import platform
-import re
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
 from pipeline.config import ROOT
 
-# Peak dense bf16 FLOP/s by device name, for MFU (nanoGPT's estimate); unknown devices get none.
-# A key matches whole words of the name (see peak_flops), and the longest matching key wins.
-PEAK_BF16_FLOPS = {
-    "H100": 989e12,  # SXM; torch names it "NVIDIA H100 80GB HBM3"
-    "H100 PCIe": 756e12,
-    "H100 NVL": 835e12,
-    "H200": 989e12,  # the H100 SXM's compute with more memory
-    "H200 NVL": 835e12,
-    "A100": 312e12,  # SXM and PCIe alike
-    "L4": 121e12,
-    "L40": 181e12,
-    "L40S": 362e12,
-    "A10G": 70e12,
-}
+
+def rank() -> int:
+    """This process's rank under torchrun / accelerate launch (0 when not distributed)."""
+    return int(os.environ.get("RANK", "0"))
+
+
+def is_main() -> bool:
+    return rank() == 0
+
+
+@contextmanager
+def main_process_first() -> Iterator[None]:
+    """Under DDP the main process builds the data caches; the others then read them."""
+    if "WORLD_SIZE" not in os.environ:
+        yield
+        return
+    from accelerate import PartialState
+
+    with PartialState().main_process_first():
+        yield
 
 
 def now() -> str:
@@ -68,26 +76,6 @@ def device_name() -> str:
     if torch.cuda.is_available():
         return torch.cuda.get_device_name(0)
     return f"CPU: {cpu_name()}"
-
-
-def name_words(name: str) -> list[str]:
-    """A device name as upper-case words: "NVIDIA A100-SXM4-80GB" -> [NVIDIA, A100, SXM4, 80GB]."""
-    return re.split(r"[\s\-_/]+", name.strip().upper())
-
-
-def peak_flops(device: str) -> float | None:
-    """The peak of the longest key whose words appear, in order and whole, in the device name.
-
-    Whole words, not substrings: "L4" must not match "L40S", nor "A100" the "RTX A1000"; and
-    the longest key, so an "H100 NVL" gets its own peak rather than the SXM's."""
-    words = name_words(device)
-    best: tuple[int, float] | None = None
-    for key, flops in PEAK_BF16_FLOPS.items():
-        k = name_words(key)
-        found = any(words[i : i + len(k)] == k for i in range(len(words) - len(k) + 1))
-        if found and (best is None or len(k) > best[0]):
-            best = (len(k), flops)
-    return best[1] if best else None
 
 
 def environment() -> dict:

@@ -42,11 +42,23 @@ def bits_per_byte(eval_loss: float, eval_dataset, tokenizer) -> float | None:
     return eval_loss * ids.size / (n_bytes * math.log(2)) if n_bytes else None
 
 
+KEY_WORDS = ("plt", "pd", "sk", "fit", "predict")  # the course's key tokens for data science
+
+
+def key_token_ids(tokenizer, words: tuple[str, ...] = KEY_WORDS) -> dict[str, int]:
+    """The key words, with and without a leading space, that are single tokens."""
+    ids = {}
+    for word in words:
+        for variant in (word, " " + word):
+            encoded = tokenizer(variant, add_special_tokens=False)["input_ids"]
+            if len(encoded) == 1:
+                ids[variant] = encoded[0]
+    return ids
+
+
 def evaluation_section(
     eval_results: dict[str, Any], step0_eval_loss: float | None, eval_dataset, tokenizer
 ) -> dict[str, Any]:
-    from pipeline.train import key_token_ids
-
     key_tokens = key_token_ids(tokenizer)
     loss = float(eval_results["eval_loss"])
     return {
@@ -61,27 +73,3 @@ def evaluation_section(
         "bits_per_byte": bits_per_byte(loss, eval_dataset, tokenizer),
         "eval_blocks": len(eval_dataset),
     }
-
-
-def flops_per_token(model_config: dict[str, Any], n_params: int) -> float:
-    """nanoGPT's estimate (model.py, estimate_mfu): 6N for the weights plus 12·L·H·Q·T for
-    attention, per token. N is n_params (the model's total) less the position embeddings: they
-    are looked up, not multiplied. The token embedding stays: it is also the LM head's matrix."""
-    L, H = model_config["n_layer"], model_config["n_head"]
-    Q, T = model_config["n_embd"] // H, model_config["n_positions"]
-    n_matmul = n_params - T * model_config["n_embd"]
-    return 6 * n_matmul + 12 * L * H * Q * T
-
-
-def mfu(
-    tokens_per_second: float,
-    model_config: dict[str, Any],
-    n_params: int,
-    peak: float | None,
-    devices: int = 1,
-) -> float | None:
-    """Model FLOPs utilisation. tokens_per_second counts every process of a DDP run, so the
-    peak it is measured against is that of all `devices` (world_size), not of one."""
-    if not peak or not tokens_per_second:
-        return None
-    return tokens_per_second * flops_per_token(model_config, n_params) / (peak * devices)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pipeline.record import write_atomic
+from pipeline.cache import write_atomic
 
 CARD_FILE = "README.md"
 TAGS = ["gpt2", "text-generation", "code", "python", "codegen-report"]

@@ -1,74 +1,314 @@
 """The result record: the only contract between pipeline/ (writes) and report/ (reads).
 
 Plain JSON a person can read, versioned by "schema". Torch-free: report/ imports this module.
-
-Shape of schema 1 (every key present; values may be null where noted):
-    schema: 1
-    status: "complete" | "failed" | "diverged"
-    error: str | null                  # why it is not complete
-    name, description, profile: str
-    config: dict                       # fully resolved experiment config
-    config_hash: str                   # identity (config without its speed section)
-    overrides: dict                    # dotted keys this experiment changes from its profile
-    seed: int
-    environment: {python, torch, transformers, datasets, device, cpu_count, gpu_count,
-                  git_commit, started_at, ended_at}
-    data: {source, keywords, files_seen, files_kept, bytes_kept, filtered: {filter: files},
-           dedup_removed, train_files, valid_files, train_bytes, valid_bytes,
-           libraries: [{name, files, bytes}], train_tokens, valid_tokens, vocab_size,
-           chunking_mode, context_length, train_chunks, valid_chunks, tokens_dropped,
-           tokenizer: {kind, path, vocab_size, chars_per_token}}
-    model: {preset, config: {GPT2Config values}, parameters: {total, embeddings, attention,
-            mlp, norms, head}}
-    training: {args: {TrainingArguments values used}, log_history: [...], train_runtime_s,
-               train_loss, tokens_seen, tokens_per_second, steps, mfu: float | null}
-    evaluation: {eval_results: {...verbatim from trainer.evaluate()}, perplexity,
-                 step0_eval_loss, token_accuracy, bits_per_byte} | null when not reached
-    prompts: [{name, prompt, completion, decoding: {...}, checks: {syntax_valid, patterns}}]
-    weights: str | null                # save_pretrained folder, relative to the results folder
-                                       # (older records: to the project root; pipeline.weights)
+Its shape is the TypedDicts below, written once: new_record() starts a record, the pipeline's
+stages fill its sections, write_record() refuses a record that does not match them (a missing
+or unknown key anywhere), and read_record() checks what the report needs (older records stay
+readable). tests/fixtures/records.py builds its records from the same definitions.
 
 Non-finite floats (a diverged loss, an overflowing perplexity) are stored as the strings
 "inf", "-inf" and "nan" so the file stays strict JSON; `number()` turns them back.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: on Python 3.11 TypedDict only sees NotRequired in
+# annotations that are evaluated, and check_shape() reads the required keys from them.
 import json
 import math
-import os
-import tempfile
+import types
+import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, NotRequired, TypedDict
+
+# write_atomic, FILE_MODE and json_safe are imported from here by older callers (fetch.py)
+from pipeline.cache import FILE_MODE, json_safe, write_atomic, write_json_atomic  # noqa: F401
+from pipeline.config import Experiment
 
 SCHEMA_VERSION = 1
-STATUSES = ("complete", "failed", "diverged")
-REQUIRED = (
-    "schema", "status", "error", "name", "description", "profile", "config", "config_hash",
-    "overrides", "seed", "environment", "data", "model", "training", "evaluation", "prompts",
-    "weights",
-)  # fmt: skip
 RECORD_FILE = "record.json"
+PREVIOUS_FILE = "record.previous.json"  # the last complete record, kept when a rerun failed
 # evaluation.loss_normalization of records whose losses are means over predicted tokens. Records
 # without it were made when the Trainer divided by every label position (low by (T-1)/T, issue
 # 12): the runner does not count them as current, so `make all` retrains them.
 LOSS_NORMALIZATION = "mean over predicted tokens"
-FILE_MODE = 0o644  # records, weights and reports: readable by the other users of a machine
+
+
+class Environment(TypedDict):
+    python: str
+    torch: str
+    transformers: str | None
+    datasets: str | None
+    tokenizers: str | None
+    platform: str
+    device: str  # torch's GPU name, or "CPU: <model name>"
+    cpu_count: int | None
+    gpu_count: int
+    torch_threads: int
+    git_commit: str | None
+    started_at: str  # ISO 8601, UTC
+    ended_at: str | None  # set when the record is written
+
+
+class Library(TypedDict):
+    name: str
+    files: int
+    bytes: int
+
+
+class Part(TypedDict):
+    """One part of the `installed` corpus (library, doctests, examples)."""
+
+    weight: float
+    files_seen: int
+    files_passed: int
+    filtered: dict[str, int]  # files dropped, by filter (only filters that dropped any)
+    train_files: int
+    train_bytes: int
+    valid_files: int
+    valid_bytes: int
+    missing: list[str]  # sdists that could not be read (examples part)
+
+
+class Tokenizer(TypedDict):
+    kind: str  # "trained-bpe" or "pretrained"
+    name: str
+    pre_tokenizer: NotRequired[str | None]  # a trained BPE's word split (tokenizer.PRE_TOKENIZERS)
+    path: str
+    vocab_size: int
+    eos_token: str
+    eos_token_id: int
+    chars_per_token: float | None
+    special_tokens: list[str]
+    sample_line: str
+    sample_tokens: list[str]
+    key: str  # its cache key
+
+
+class Data(TypedDict):
+    source: str  # "installed" | "hub" | "path"
+    keywords: list[str]
+    files_seen: int
+    files_kept: int
+    bytes_kept: int
+    filtered: dict[str, int]  # files dropped, by filter
+    dedup_removed: int
+    train_files: int
+    valid_files: int
+    train_bytes: int
+    valid_bytes: int
+    libraries: list[Library]
+    cache_key: str
+    subset_removed: int
+    parts: NotRequired[dict[str, Part]]  # the installed source only
+    unreadable: int
+    build_seconds: float
+    chunking_mode: str
+    context_length: int
+    train_tokens: int
+    train_chunks: int
+    train_tokens_dropped: int
+    valid_tokens: int
+    valid_chunks: int
+    valid_tokens_dropped: int
+    tokens_dropped: int
+    tokens_dropped_by_mode: dict[str, int]  # what each chunking mode would drop
+    chunks_key: str
+    vocab_size: int
+    tokenizer: Tokenizer
+
+
+class Parameters(TypedDict):
+    embeddings: int
+    attention: int
+    mlp: int
+    norms: int
+    head: int  # 0: the head is tied to the token embedding
+    total: int
+
+
+class Model(TypedDict):
+    preset: str
+    config: dict[str, Any]  # GPT2Config values
+    parameters: Parameters
+
+
+class Training(TypedDict):
+    args: dict[str, Any]  # the [training] table passed to TrainingArguments
+    log_history: list[dict[str, Any]]  # trainer.state.log_history, verbatim
+    train_runtime_s: float
+    train_only_s: float  # without the evaluations run during training
+    train_loss: float | None
+    steps: int
+    tokens_per_step: int
+    tokens_seen: int
+    resumed_from_step: int
+    tokens_per_second: float  # steady rate (pipeline.throughput.StepClock), else overall
+    tokens_per_second_overall: float
+    steady_steps: int | None
+    mfu: float | None  # None where the device's peak is unknown
+    world_size: int
+    train_blocks: int
+    speed: dict[str, Any]  # the resolved [speed] table (not part of the identity)
+    resumed: bool
+    stopped_by_time_budget_at: int | None
+    time_spent_before_resume_s: float
+
+
+class SampleSummary(TypedDict):
+    """pipeline.passk.summarize over one prompt group's sampled completions."""
+
+    prompts: int
+    samples: int
+    n: int
+    syntax_valid_rate: float
+    pattern_hit_rate: float
+    pass_rate: float
+    pass_at_k: dict[str, float]
+    per_prompt: list[dict[str, Any]]
+    early_hit_rate: float
+
+
+class HumanEval(TypedDict):
+    benchmark: str
+    source: str
+    problems: int
+    subset: int
+    seed: int
+    n: int
+    temperature: float
+    top_p: float
+    decoding: dict[str, Any] | None
+    max_new_tokens: int
+    timeout: float
+    pass_at_k: dict[str, float]
+    outcomes: dict[str, int]
+    failures: dict[str, int]
+    prompts_truncated: int
+    generation_s: float
+    execution_s: float
+    per_problem: list[dict[str, Any]]
+    reference: dict[str, Any]
+    note: str
+
+
+class Evaluation(TypedDict):
+    eval_results: dict[str, Any]  # verbatim from trainer.evaluate()
+    loss_normalization: str
+    perplexity: float
+    step0_eval_loss: float | None
+    step0_perplexity: float | None
+    token_accuracy: float | None
+    key_token_loss: float | None
+    key_tokens: dict[str, int]
+    bits_per_byte: float | None
+    eval_blocks: int
+    # added once the weights are saved (absent from a record that diverged at evaluation)
+    prompt_samples: NotRequired[SampleSummary | None]
+    heldout_samples: NotRequired[SampleSummary | None]
+    humaneval: NotRequired[HumanEval | None]  # None unless [humaneval] enabled
+
+
+class Checks(TypedDict):
+    checked: str  # the completion's complete lines, which the checks read
+    syntax_valid: bool
+    patterns: dict[str, bool]  # expected regex -> found
+    early_hit: bool
+    no_room: NotRequired[bool]  # the prompt filled the context
+
+
+class Sample(TypedDict):
+    completion: str
+    checks: Checks
+
+
+class Prompt(TypedDict):
+    name: str
+    group: str  # "course" | "heldout"
+    prompt: str
+    completion: str
+    prompt_tokens: int
+    decoding: dict[str, Any]
+    checks: Checks
+    samples: list[Sample]
+    sampling: dict[str, Any]
+
+
+class Record(TypedDict):
+    schema: int
+    status: Literal["complete", "failed", "diverged"]
+    error: str | None  # why it is not complete
+    name: str
+    description: str
+    profile: str
+    config: dict[str, Any]  # the fully resolved experiment config
+    config_hash: str  # identity: the config without its [speed] table
+    overrides: dict[str, Any]  # dotted keys this experiment changes from its profile
+    seed: int
+    environment: Environment
+    data: Data | None  # None: not reached (likewise below)
+    model: Model | None
+    training: Training | None
+    evaluation: Evaluation | None
+    prompts: list[Prompt]
+    weights: str | None  # save_pretrained folder, relative to the results folder
+    # (older records: to the project root; pipeline.weights)
+    # what a script changed in a record after the run (examples/*/correct_records.py)
+    corrections: NotRequired[list[dict[str, Any]]]
+
+
+def new_record(exp: Experiment, environment: Environment) -> Record:
+    """A record for an experiment that has not run yet: failed until a stage says otherwise."""
+    return {
+        "schema": SCHEMA_VERSION,
+        "status": "failed",
+        "error": None,
+        "name": exp.name,
+        "description": exp.description,
+        "profile": exp.profile,
+        "config": exp.config,
+        "config_hash": exp.config_hash,
+        "overrides": exp.overrides,
+        "seed": exp.config["seed"],
+        "environment": environment,
+        "data": None,
+        "model": None,
+        "training": None,
+        "evaluation": None,
+        "prompts": [],
+        "weights": None,
+    }
+
+
+def check_shape(value: Any, shape: Any = Record, where: str = "") -> list[str]:
+    """Where `value` departs from a TypedDict of this module: missing or unknown keys, at any
+    depth. Leaf values are not type-checked (JSON has one number type)."""
+    if typing.is_typeddict(shape):
+        if not isinstance(value, dict):
+            return [f"{where.rstrip('.') or 'record'} is not an object"]
+        known = shape.__required_keys__ | shape.__optional_keys__
+        problems = [
+            f"missing key {where}{k}"
+            for k in shape.__annotations__
+            if k not in value and k in shape.__required_keys__
+        ]
+        problems += [f"unknown key {where}{k}" for k in value if k not in known]
+        hints = typing.get_type_hints(shape)
+        for key in [k for k in value if k in known]:
+            problems += check_shape(value[key], hints[key], f"{where}{key}.")
+        return problems
+    origin, args = typing.get_origin(shape), typing.get_args(shape)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return []
+        return next((check_shape(value, a, where) for a in args if a is not type(None)), [])
+    if origin is list and isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in check_shape(v, args[0], f"{where}{i}.")]
+    if origin is dict and isinstance(value, dict) and typing.is_typeddict(args[1]):
+        return [p for k, v in value.items() for p in check_shape(v, args[1], f"{where}{k}.")]
+    return []
 
 
 class RecordError(ValueError):
     """A record that cannot be used; the message names the file."""
-
-
-def json_safe(value: Any) -> Any:
-    """Replace non-finite floats by strings, recursively, so json.dumps(allow_nan=False) works."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    return value
 
 
 def number(value: Any) -> float | None:
@@ -80,35 +320,18 @@ def number(value: Any) -> float | None:
     return float(value)
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON so that readers see the old file or the new one, never half of one."""
-    text = json.dumps(json_safe(data), indent=2, sort_keys=False, allow_nan=False) + "\n"
-    write_atomic(path, text.encode("utf-8"))
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write a file so that readers see the old one or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, FILE_MODE)  # mkstemp makes it 0600: others on the machine read records
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_record(folder: Path, record: dict[str, Any]) -> Path:
-    problems = check(record)
+def write_record(folder: Path, record: Record) -> Path:
+    """Validate against the schema (every key, at every depth), then write atomically."""
+    problems = check(record) or check_shape(record)
     if problems:
         raise RecordError(f"refusing to write an invalid record to {folder}: {'; '.join(problems)}")
     path = folder / RECORD_FILE
     write_json_atomic(path, record)
     return path
+
+
+STATUSES = typing.get_args(Record.__annotations__["status"])
+REQUIRED = tuple(k for k in Record.__annotations__ if k in Record.__required_keys__)
 
 
 def check(record: Any) -> list[str]:
@@ -135,7 +358,7 @@ def check(record: Any) -> list[str]:
     return problems
 
 
-def read_record(path: Path) -> dict[str, Any]:
+def read_record(path: Path) -> Record:
     """Read and validate one record; every failure is a RecordError naming the file."""
     try:
         text = Path(path).read_text(encoding="utf-8")

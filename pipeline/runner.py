@@ -1,68 +1,22 @@
-"""One experiment end to end (data -> model -> train -> evaluate -> prompts -> record), and the
-matrix: every experiment whose record is not complete and current."""
+"""The matrix: every experiment whose record is not complete and current, one lock each.
+
+Torch-free (`list` uses is_current); one experiment's run is pipeline.experiment."""
 
 from __future__ import annotations
 
 import fcntl
-import math
 import os
-import shutil
 import time
-import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import ROOT, Experiment
-from pipeline.eta import ETA, tokens_per_step
-from pipeline.model_card import write_card
-from pipeline.record import (
-    LOSS_NORMALIZATION,
-    RECORD_FILE,
-    RecordError,
-    read_record,
-    write_json_atomic,
-    write_record,
-)
-from pipeline.weights import (
-    IDENTITY_FILE,
-    last_checkpoint,
-    save_weights,
-    weights_folder,
-    weights_problem,
-)
-
-
-def rank() -> int:
-    """This process's rank under torchrun / accelerate launch (0 when not distributed)."""
-    return int(os.environ.get("RANK", "0"))
-
-
-def is_main() -> bool:
-    return rank() == 0
-
-
-@contextmanager
-def main_process_first() -> Iterator[None]:
-    """Under DDP the main process builds the data caches; the others then read them."""
-    if "WORLD_SIZE" not in os.environ:
-        yield
-        return
-    from accelerate import PartialState
-
-    with PartialState().main_process_first():
-        yield
-
-
-def relative(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(ROOT))
-    except ValueError:
-        return str(path.resolve())
-
-
-PREVIOUS_FILE = "record.previous.json"  # the last complete record, kept when a rerun failed
+from pipeline.config import Experiment
+from pipeline.environment import is_main
+from pipeline.eta import ETA
+from pipeline.record import LOSS_NORMALIZATION, PREVIOUS_FILE, RECORD_FILE, RecordError, read_record
+from pipeline.weights import weights_folder, weights_problem
 
 
 def is_current(exp: Experiment, results: Path) -> bool:
@@ -114,161 +68,6 @@ def experiment_lock(folder: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def run_experiment(exp: Experiment, results: Path, cache: Path) -> dict[str, Any]:
-    """Train, evaluate and record one experiment. Returns the record it wrote."""
-    import torch
-    from transformers import set_seed
-
-    from pipeline.data import prepare_data
-    from pipeline.environment import environment
-    from pipeline.evaluate import evaluation_section
-    from pipeline.humaneval import evaluate_humaneval
-    from pipeline.model import build_model, gpt2_config_values, parameter_breakdown
-    from pipeline.prompts import complete, evaluation_prompts, sample_summary
-    from pipeline.stages import stage
-    from pipeline.throughput import training_section
-    from pipeline.train import (
-        DivergenceStop,
-        StepClock,
-        TimeBudget,
-        make_trainer,
-        resolve_speed,
-    )
-
-    folder = results / exp.name
-    cfg = exp.config
-    record: dict[str, Any] = {
-        "schema": 1,
-        "status": "failed",
-        "error": None,
-        "name": exp.name,
-        "description": exp.description,
-        "profile": exp.profile,
-        "config": cfg,
-        "config_hash": exp.config_hash,
-        "overrides": exp.overrides,
-        "seed": cfg["seed"],
-        "environment": environment(),
-        "data": None,
-        "model": None,
-        "training": None,
-        "evaluation": None,
-        "prompts": [],
-        "weights": None,
-    }
-    try:
-        prompts = evaluation_prompts(cfg["generation"])  # fail before training
-        with main_process_first():
-            data = prepare_data(cfg, cache)
-        record["data"] = data.stats
-        speed = resolve_speed(cfg["speed"])
-        torch.set_num_threads(speed["threads"])
-        if speed["torch_compile"]:
-            # Each experiment's new model adds guards to the same forward; past dynamo's
-            # recompile limit it would silently run eager. The on-disk cache keeps this cheap.
-            torch._dynamo.reset()
-        values = gpt2_config_values(
-            cfg["model"]["preset"],
-            len(data.tokenizer),
-            cfg["chunking"]["context_length"],
-            data.tokenizer.eos_token_id,
-            cfg["model"],
-        )
-        set_seed(cfg["seed"])
-        model = build_model(values, speed["attn_implementation"])
-        params = parameter_breakdown(model)
-        record["model"] = {"preset": cfg["model"]["preset"], "config": values, "parameters": params}
-        print(f"    model: {params['total'] / 1e6:.2f}M parameters, {values}")
-
-        ckpt_dir = folder / "checkpoints"
-        with main_process_first():
-            resume = last_checkpoint(ckpt_dir, exp.config_hash)
-            if is_main():
-                write_json_atomic(ckpt_dir / IDENTITY_FILE, {"config_hash": exp.config_hash})
-        divergence = DivergenceStop()
-        budget = TimeBudget(float(cfg["training"].get("time_budget_s", 0)))
-        clock = StepClock()
-        trainer = make_trainer(
-            model, data.tokenizer, data.chunks, cfg["training"], speed, ckpt_dir, cfg["seed"],
-            callbacks=[divergence, budget, clock, ETA.callback(tokens_per_step(cfg))],
-        )  # fmt: skip
-        if resume:
-            print(f"    resuming from the last checkpoint in {relative(ckpt_dir)}")
-        train_out = trainer.train(resume_from_checkpoint=True if resume else None)
-        record["training"] = training_section(
-            trainer,
-            train_out.metrics,
-            cfg,
-            values,
-            params["total"],
-            record["environment"]["device"],
-            clock,
-        )
-        record["training"].update(
-            speed=speed,
-            resumed=resume,
-            stopped_by_time_budget_at=budget.stopped_at,
-            time_spent_before_resume_s=budget.spent_before,
-        )
-        if divergence.diverged_at is not None:
-            record["status"] = "diverged"
-            record["error"] = (
-                f"loss became NaN/inf at step {divergence.diverged_at}; try a lower learning rate"
-            )
-            return finish(record, folder)
-
-        history = trainer.state.log_history
-        step0 = next((e["eval_loss"] for e in history if "eval_loss" in e and e["step"] == 0), None)
-        eval_results = trainer.evaluate()
-        record["evaluation"] = evaluation_section(
-            eval_results, step0, trainer.eval_dataset, data.tokenizer
-        )
-        if not math.isfinite(eval_results["eval_loss"]):
-            record["status"] = "diverged"
-            record["error"] = "evaluation loss is NaN/inf; try a lower learning rate"
-            return finish(record, folder)
-        if not is_main():  # one record, one set of weights: rank 0 writes them
-            record["status"] = "complete"
-            return record
-        save_weights(trainer.model, data.tokenizer, folder / "model", exp.config_hash)
-        record["weights"] = (folder / "model").relative_to(results).as_posix()
-        record["prompts"] = complete(folder / "model", prompts, cfg["generation"])
-        record["evaluation"]["prompt_samples"] = sample_summary(record["prompts"])
-        record["evaluation"]["heldout_samples"] = sample_summary(record["prompts"], "heldout")
-        record["evaluation"]["humaneval"] = None
-        if cfg["humaneval"]["enabled"] is True:  # runs model-written code: only when asked
-            with stage("humaneval"):
-                record["evaluation"]["humaneval"] = evaluate_humaneval(
-                    folder / "model", cfg["humaneval"]
-                )
-        write_card(record, folder / "model")  # a Hub model card beside the weights
-        record["status"] = "complete"
-        shutil.rmtree(ckpt_dir, ignore_errors=True)  # the weights are saved; checkpoints are big
-    except Exception as e:  # recorded, and the matrix goes on with the next experiment
-        message = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        record["error"] = f"{type(e).__name__}: {message}"
-        traceback.print_exc()
-    return finish(record, folder)
-
-
-def finish(record: dict[str, Any], folder: Path) -> dict[str, Any]:
-    """Write the record (rank 0). A failed rerun keeps the last complete record beside it, as
-    record.previous.json, instead of overwriting the only copy of those results."""
-    from pipeline.environment import now
-
-    record["environment"]["ended_at"] = record["environment"]["ended_at"] or now()
-    if is_main():
-        path = folder / RECORD_FILE
-        if record["status"] != "complete" and path.exists():
-            try:
-                if read_record(path)["status"] == "complete":
-                    os.replace(path, folder / PREVIOUS_FILE)
-            except RecordError:
-                pass  # nothing worth keeping
-        write_record(folder, record)
-    return record
-
-
 def run_matrix(
     experiments: list[Experiment], results: Path, cache: Path, force: tuple[str, ...] = ()
 ) -> list[dict[str, Any]]:
@@ -290,6 +89,8 @@ def run_matrix(
             else:
                 start = time.perf_counter()
                 print(f"=== experiment {exp.name} ({exp.profile}): {exp.description}", flush=True)
+                from pipeline.experiment import run_experiment  # torch: only when one runs
+
                 record = run_experiment(exp, results, cache)
                 elapsed = time.perf_counter() - start
                 print(f"=== {exp.name}: {record['status']} in {elapsed:.1f} s")

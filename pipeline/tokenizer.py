@@ -6,14 +6,11 @@ inputs are unchanged.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
-from pipeline.cache import publish
+from pipeline.cache import cached, key_hash
 from pipeline.config import ConfigError
-from pipeline.record import write_json_atomic
 
 EOS = "<|endoftext|>"
 INFO_FILE = "tokenizer_info.json"
@@ -35,8 +32,7 @@ PRE_TOKENIZERS = {
 
 
 def tokenizer_key(corpus_key: str, tok_cfg: dict[str, Any], context_length: int) -> str:
-    blob = json.dumps({"corpus": corpus_key, "tok": tok_cfg, "ctx": context_length}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return key_hash({"corpus": corpus_key, "tok": tok_cfg, "ctx": context_length}, compact=False)
 
 
 def train_bpe(
@@ -119,10 +115,16 @@ def build_tokenizer(
 
     key = tokenizer_key(corpus_key, tok_cfg, context_length)
     folder = cache_dir / f"tokenizer-{key}"
-    info_path = folder / INFO_FILE
-    if info_path.exists():  # written last: its presence means the folder is complete
-        return AutoTokenizer.from_pretrained(folder), json.loads(info_path.read_text())
+    return cached(
+        folder, INFO_FILE, AutoTokenizer.from_pretrained,
+        lambda: make_tokenizer(tok_cfg, corpus, context_length, folder, key),
+    )  # fmt: skip
 
+
+def make_tokenizer(
+    tok_cfg: dict[str, Any], corpus, context_length: int, folder: Path, key: str
+) -> tuple[Any, dict[str, Any]]:
+    """(save, info) of a new tokenizer: trained on the train split, or a pretrained one."""
     if tok_cfg.get("pretrained"):
         tokenizer = load_pretrained(tok_cfg["pretrained"])
         kind = "pretrained"
@@ -158,10 +160,4 @@ def build_tokenizer(
         "sample_tokens": split_tokens(tokenizer, SAMPLE_LINE),
         "key": key,
     }
-
-    def write(tmp: Path) -> None:  # info last: a folder without it is not a cache entry
-        tokenizer.save_pretrained(tmp)
-        write_json_atomic(tmp / INFO_FILE, info)
-
-    publish(folder, INFO_FILE, write)
-    return AutoTokenizer.from_pretrained(folder), info
+    return tokenizer.save_pretrained, info

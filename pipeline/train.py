@@ -18,6 +18,7 @@ import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from pipeline.config import LOCAL_TRAINING_KEYS
+from pipeline.evaluate import key_token_ids
 
 
 def collate(features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
@@ -94,51 +95,6 @@ class TimeBudget(TrainerCallback):
         return control
 
 
-class StepClock(TrainerCallback):
-    """Wall time of each optimizer step, for a steady-state throughput: the first steps (graph
-    compilation, allocator and kernel warm-up) and the steps that ran an evaluation or a
-    checkpoint are left out. On a one-minute GPU run compilation alone is a third of the time.
-
-    It also notes where this train() call began (a resumed run starts at its checkpoint's step,
-    with the earlier runs' log_history), so throughput covers this call's steps only."""
-
-    def __init__(self) -> None:
-        self.last: float | None = None
-        self.durations: list[tuple[int, float]] = []  # (step, seconds) of clean steps
-        self.dirty = False
-        self.start_step = 0  # global_step when this train() call began
-        self.history_start = 0  # log_history entries written before this call
-
-    def on_train_begin(self, args, state, control, **kwargs):
-        self.start_step, self.history_start = state.global_step, len(state.log_history)
-
-    def on_step_begin(self, args, state, control, **kwargs):
-        if self.last is None:
-            self.last = time.perf_counter()
-
-    def on_evaluate(self, args, state, control, **kwargs):
-        self.dirty = True
-
-    def on_save(self, args, state, control, **kwargs):
-        self.dirty = True
-
-    def on_step_end(self, args, state, control, **kwargs):
-        now = time.perf_counter()
-        if self.last is not None and not self.dirty:
-            self.durations.append((state.global_step, now - self.last))
-        self.last, self.dirty = now, False
-
-    def steady(self, skip_fraction: float = 0.1, min_skip: int = 5) -> tuple[float, int] | None:
-        """(seconds, steps) over the clean steps after this call's warm-up ones; None if too
-        few. The warm-up is counted from start_step: a resumed run compiles and warms up too."""
-        if not self.durations:
-            return None
-        run_steps = self.durations[-1][0] - self.start_step
-        skip = min(max(min_skip, int(run_steps * skip_fraction)), run_steps // 2)
-        kept = [d for step, d in self.durations if step - self.start_step > skip]
-        return (sum(kept), len(kept)) if kept else None
-
-
 class DivergenceStop(TrainerCallback):
     """Stop as soon as a logged loss is NaN or inf; the curve up to there is kept."""
 
@@ -151,20 +107,6 @@ class DivergenceStop(TrainerCallback):
             self.diverged_at = state.global_step
             control.should_training_stop = True
         return control
-
-
-KEY_WORDS = ("plt", "pd", "sk", "fit", "predict")  # the course's key tokens for data science
-
-
-def key_token_ids(tokenizer, words: tuple[str, ...] = KEY_WORDS) -> dict[str, int]:
-    """The key words, with and without a leading space, that are single tokens."""
-    ids = {}
-    for word in words:
-        for variant in (word, " " + word):
-            encoded = tokenizer(variant, add_special_tokens=False)["input_ids"]
-            if len(encoded) == 1:
-                ids[variant] = encoded[0]
-    return ids
 
 
 def shrink_logits(logits: torch.Tensor, labels: torch.Tensor):

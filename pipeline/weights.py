@@ -15,7 +15,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from pipeline.record import FILE_MODE, write_json_atomic
+from pipeline.cache import FILE_MODE, write_json_atomic
 
 IDENTITY_FILE = "identity.json"  # config hash of the run that saved weights or checkpoints
 WEIGHTS_FILE = "model.safetensors"

@@ -16,8 +16,8 @@ from typing import Any
 
 from markupsafe import Markup
 
+from pipeline.cache import FILE_MODE, write_atomic
 from pipeline.config import ROOT
-from pipeline.record import FILE_MODE, write_atomic
 
 from .build import build_context
 from .figures import Figures

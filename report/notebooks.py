@@ -19,7 +19,7 @@ import jinja2
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from pipeline.record import write_atomic
+from pipeline.cache import write_atomic
 
 from .render import module
 from .view import Experiment

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.records import SPECS
+
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 
@@ -185,3 +187,18 @@ def test_record_losses_match_a_plain_torch_recomputation(run):
         assert ev["eval_results"]["eval_loss"] == pytest.approx(loss, rel=2e-3)
         assert ev["perplexity"] == pytest.approx(math.exp(loss), rel=2e-3)
         assert ev["bits_per_byte"] == pytest.approx(total / (n_bytes * math.log(2)), rel=2e-3)
+
+
+def test_fixture_records_have_exactly_the_keys_of_a_real_record(run, tmp_path):
+    """The report's tests read tests/fixtures/records.py: it must not drift from what the
+    pipeline writes (the schema in pipeline/record.py names the keys of both)."""
+    from tests.fixtures.records import key_paths, write_fixture_set
+
+    tmp, _, _ = run
+    real = set().union(*(key_paths(record(tmp, name)) for name in ("baseline", "lr-x4")))
+    fixture = write_fixture_set(tmp_path, count=len(SPECS))
+    complete = [
+        json.loads((fixture.results / n / "record.json").read_text()) for n in fixture.names
+    ]
+    made = set().union(*(key_paths(r) for r in complete if r["status"] == "complete"))
+    assert made == real, (sorted(made - real), sorted(real - made))

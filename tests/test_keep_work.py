@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import load_matrix
+from pipeline.experiment import finish
 from pipeline.record import RECORD_FILE, read_record, write_record
-from pipeline.runner import finish, is_current, last_checkpoint, run_matrix
-from pipeline.weights import weights_folder, weights_problem
+from pipeline.runner import is_current, run_matrix
+from pipeline.weights import last_checkpoint, weights_folder, weights_problem
 from tests.fixtures.records import write_weights
 from tests.test_record import minimal
 
@@ -37,7 +38,7 @@ def test_fixed_config_finds_its_complete_record_again(tmp_path: Path) -> None:
     complete_run(results, good)
     typo = experiment(tmp_path, "training.learning_rate = 1e9")
     failed = minimal("failed", name="x", config_hash=typo.config_hash, error="RuntimeError: x")
-    failed["environment"] = {"ended_at": None}
+    failed["environment"]["ended_at"] = None
     finish(failed, results / "x")  # the complete record moves to record.previous.json
     assert not is_current(typo, results)
     assert is_current(good, results)  # `list` says up to date, not "to run"

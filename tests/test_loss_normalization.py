@@ -95,8 +95,9 @@ def test_training_step_divides_by_the_predicted_tokens(tmp_path, chunked) -> Non
 
 def test_a_record_from_before_the_fix_is_not_current(tmp_path) -> None:
     """Its losses are low by (T-1)/T: `make all` must retrain it, not keep it as up to date."""
+    from pipeline.cache import write_json_atomic
     from pipeline.config import load_matrix
-    from pipeline.record import LOSS_NORMALIZATION, write_record
+    from pipeline.record import LOSS_NORMALIZATION, RECORD_FILE, write_record
     from pipeline.runner import is_current
     from tests.fixtures.records import build_record, write_weights
 
@@ -105,7 +106,7 @@ def test_a_record_from_before_the_fix_is_not_current(tmp_path) -> None:
     write_weights(tmp_path / exp.name / "model", exp.config_hash)
     record["weights"] = f"{exp.name}/model"
     record["evaluation"].pop("loss_normalization", None)
-    write_record(tmp_path / exp.name, record)
+    write_json_atomic(tmp_path / exp.name / RECORD_FILE, record)  # as the old code wrote it
     assert not is_current(exp, tmp_path)
     record["evaluation"]["loss_normalization"] = LOSS_NORMALIZATION
     write_record(tmp_path / exp.name, record)

@@ -6,30 +6,28 @@ import math
 import pytest
 
 from pipeline.record import (
-    LOSS_NORMALIZATION,
     RecordError,
     number,
     perplexity,
     read_record,
     write_record,
 )
+from tests.fixtures.records import fixture_record
 
 
 def minimal(status="complete", **extra):
-    record = {
-        "schema": 1, "status": status, "error": None if status == "complete" else "boom",
-        "name": "x", "description": "", "profile": "cpu", "config": {}, "config_hash": "h",
-        "overrides": {}, "seed": 1, "environment": {}, "data": {}, "model": {}, "training": {},
-        "evaluation": {"eval_results": {"eval_loss": 2.0}, "perplexity": math.inf,
-                       "loss_normalization": LOSS_NORMALIZATION},
-        "prompts": [], "weights": "results/x/model",
-    }  # fmt: skip
+    """A record in the full schema (the fixtures' baseline), with a few values of its own."""
+    record = fixture_record()
+    record.update(status=status, error=None if status == "complete" else "boom", name="x")
+    record.update(config_hash="h", weights="results/x/model")
+    record["evaluation"].update(eval_results={"eval_loss": 2.0}, perplexity=math.inf)
     record.update(extra)
     return record
 
 
 def test_round_trip_keeps_values_and_stores_inf_as_string(tmp_path):
-    rec = minimal(training={"log_history": [{"loss": float("nan"), "step": 3}]})
+    rec = minimal()
+    rec["training"]["log_history"] = [{"loss": float("nan"), "step": 3}]
     path = write_record(tmp_path, rec)
     raw = json.loads(path.read_text())  # strict JSON
     assert raw["evaluation"]["perplexity"] == "inf"
@@ -71,3 +69,18 @@ def test_perplexity_overflows_to_inf():
     assert perplexity(0.0) == 1.0
     assert math.isclose(perplexity(2.0), math.e**2)
     assert perplexity(1e6) == math.inf
+
+
+def test_the_writer_refuses_a_record_off_the_schema(tmp_path):
+    """A key the schema does not name, or one it needs, is refused at any depth."""
+    extra = minimal()
+    extra["training"]["tokens_per_sec"] = 1.0
+    with pytest.raises(RecordError, match="unknown key training.tokens_per_sec"):
+        write_record(tmp_path, extra)
+    missing = minimal()
+    del missing["data"]["tokenizer"]["vocab_size"]
+    with pytest.raises(RecordError, match="missing key data.tokenizer.vocab_size"):
+        write_record(tmp_path, missing)
+    optional = minimal()
+    del optional["data"]["parts"]  # the installed source's only
+    write_record(tmp_path, optional)

@@ -176,14 +176,14 @@ def test_unwritable_results_folder(tmp_path):
 
 
 def test_failed_rerun_keeps_the_last_complete_record(tmp_path):
+    from pipeline.experiment import finish
     from pipeline.record import read_record, write_record
-    from pipeline.runner import finish
     from tests.test_record import minimal
 
     folder = tmp_path / "exp"
     write_record(folder, minimal())
     failed = minimal("failed", error="RuntimeError: out of memory")
-    failed["environment"] = {"ended_at": None}
+    failed["environment"]["ended_at"] = None
     finish(failed, folder)
     assert read_record(folder / "record.json")["status"] == "failed"
     assert read_record(folder / "record.previous.json")["status"] == "complete"

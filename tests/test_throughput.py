@@ -8,9 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from pipeline.evaluate import flops_per_token
-from pipeline.throughput import training_section
-from pipeline.train import StepClock, TimeBudget
+from pipeline.throughput import StepClock, flops_per_token, training_section
+from pipeline.train import TimeBudget
 
 MODEL = {"n_layer": 12, "n_head": 12, "n_embd": 768, "n_positions": 128}
 N_PARAMS = 124_000_000

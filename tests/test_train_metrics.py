@@ -9,14 +9,12 @@ import pytest
 import torch
 from datasets import Dataset
 
-from pipeline.environment import peak_flops
-from pipeline.evaluate import bits_per_byte, flops_per_token, mfu, token_byte_lengths
+from pipeline.evaluate import bits_per_byte, key_token_ids, token_byte_lengths
+from pipeline.throughput import StepClock, flops_per_token, mfu, peak_flops
 from pipeline.tokenizer import train_bpe
 from pipeline.train import (
     DivergenceStop,
-    StepClock,
     TimeBudget,
-    key_token_ids,
     shrink_logits,
     token_metrics,
     whole_batches,

@@ -23,8 +23,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.environment import peak_flops  # noqa: E402
-from pipeline.evaluate import mfu  # noqa: E402
 from pipeline.record import (  # noqa: E402
     LOSS_NORMALIZATION,
     RECORD_FILE,
@@ -32,6 +30,7 @@ from pipeline.record import (  # noqa: E402
     read_record,
     write_record,
 )
+from pipeline.throughput import mfu, peak_flops  # noqa: E402
 
 MARK = "loss per predicted token"
 LOSS_KEYS = ("loss", "eval_loss", "train_loss")
