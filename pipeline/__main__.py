@@ -41,9 +41,28 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("data", help="build corpus, tokenizer and chunks (cached)")
     run = sub.add_parser("run", help="run every experiment that is not up to date")
     run.add_argument("--force", action="store_true", help="rerun even up-to-date experiments")
+    run.add_argument(
+        "--jobs",
+        default=os.environ.get("JOBS") or "auto",
+        help="experiments at a time (default $JOBS or auto: 2 on a CPU with 2+ cores, else 1)",
+    )
+    run.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     one = sub.add_parser("experiment", help="rerun one experiment (always), then `make report`")
     one.add_argument("name")
     return p
+
+
+def matrix_jobs(jobs: str, experiments: list, results: Path) -> int:
+    """--jobs as a number of workers (pipeline.parallel.resolve_jobs); a bad value is exit 2."""
+    from pipeline.parallel import AUTO, resolve_jobs
+    from pipeline.runner import is_current
+
+    if jobs != AUTO and not (jobs.isdigit() and int(jobs) >= 1):
+        raise ConfigError(f"--jobs (or $JOBS) must be a whole number >= 1 or auto, got {jobs!r}")
+    to_run = sum(not is_current(e, results) for e in experiments)
+    import torch
+
+    return resolve_jobs(jobs if jobs == AUTO else int(jobs), to_run, torch.cuda.is_available())
 
 
 def fmt(x) -> str:
@@ -114,9 +133,22 @@ def _main(argv: list[str] | None = None) -> int:
         if args.command == "experiment":
             experiments = [select(experiments, args.name)]
             rows = run_matrix(experiments, args.results, args.cache, force=(args.name,))
+        elif args.worker is not None:  # one of run_parallel's workers: it prints no summary
+            run_matrix(experiments, args.results, args.cache, claim=True)
+            return 0
         else:
             force = tuple(e.name for e in experiments) if args.force else ()
-            rows = run_matrix(experiments, args.results, args.cache, force=force)
+            jobs = 1 if force else matrix_jobs(args.jobs, experiments, args.results)
+            if jobs > 1:
+                from pipeline.parallel import read_rows, run_parallel
+
+                args.profile_resolved = profile
+                code = run_parallel(args, experiments, jobs)
+                if code:
+                    return code
+                rows = read_rows(experiments, args.results)
+            else:
+                rows = run_matrix(experiments, args.results, args.cache, force=force)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -14,6 +14,8 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from pipeline.parallel import jobs_in_matrix
+
 PROBE_STEPS = 10  # steps timed before the estimate (after the first one: warm-up)
 EVAL_SPEEDUP = 3.0  # a forward pass costs about a third of forward + backward
 AFTER_S = 30.0  # first guess for what follows training (prompts mostly), replaced once measured
@@ -50,15 +52,15 @@ class MatrixEta:
         if after_s and after_s > 0:
             self.after_s = after_s
 
-    def estimate(self, tokens_per_second: float, done_tokens: int) -> float:
-        """Seconds left for the whole matrix at this rate."""
+    def estimate(self, tokens_per_second: float, done_tokens: int, jobs: int = 1) -> float:
+        """Seconds left for the whole matrix at this rate, `jobs` experiments at a time."""
         train = sum(t for t, _ in self.left) - done_tokens
         evals = sum(e for _, e in self.left)
         return (
             train / tokens_per_second
             + evals / (EVAL_SPEEDUP * tokens_per_second)
             + self.after_s * len(self.left)
-        )
+        ) / jobs
 
     def callback(self, tokens_per_step: int) -> TrainerCallback:
         return _EtaCallback(self, tokens_per_step)
@@ -78,7 +80,7 @@ class _EtaCallback(TrainerCallback):
         if steps != PROBE_STEPS or not self.eta.left:
             return
         rate = steps * self.tokens_per_step / (time.perf_counter() - self.start)
-        left = self.eta.estimate(rate, state.global_step * self.tokens_per_step)
+        left = self.eta.estimate(rate, state.global_step * self.tokens_per_step, jobs_in_matrix())
         finish = time.strftime("%H:%M", time.localtime(time.time() + left))
         print(
             f"\n    matrix: about {left / 60:.0f} min left for {len(self.eta.left)} "

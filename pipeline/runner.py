@@ -45,13 +45,17 @@ def current_record(exp: Experiment, results: Path) -> Path | None:
 
 
 @contextmanager
-def experiment_lock(folder: Path) -> Iterator[None]:
-    """One process per experiment folder; a second one waits and says who holds it."""
+def experiment_lock(folder: Path, wait: bool = True) -> Iterator[bool]:
+    """One process per experiment folder; a second one waits and says who holds it. With
+    wait=False it does not wait: it yields False (a parallel worker then takes another one)."""
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / ".lock", "a+") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            if not wait:
+                yield False
+                return
             f.seek(0)
             holder = f.read().strip() or "another process"
             print(f"    {folder.name}: waiting for the lock held by {holder}", flush=True)
@@ -61,7 +65,7 @@ def experiment_lock(folder: Path) -> Iterator[None]:
         f.write(f"pid {os.getpid()} since {time.strftime('%H:%M:%S')}")
         f.flush()
         try:
-            yield
+            yield True
         finally:
             f.seek(0)
             f.truncate()
@@ -69,16 +73,25 @@ def experiment_lock(folder: Path) -> Iterator[None]:
 
 
 def run_matrix(
-    experiments: list[Experiment], results: Path, cache: Path, force: tuple[str, ...] = ()
+    experiments: list[Experiment],
+    results: Path,
+    cache: Path,
+    force: tuple[str, ...] = (),
+    claim: bool = False,
 ) -> list[dict[str, Any]]:
-    """Run what is not current (and what `force` names); returns one summary row each."""
+    """Run what is not current (and what `force` names); returns one summary row each.
+
+    claim: as one of several workers (pipeline.parallel), run only experiments whose lock is
+    free and leave the others to the worker that holds them (they get no row here)."""
     summary = []
     if is_main():
         to_run = [e for e in experiments if e.name in force or not is_current(e, results)]
         ETA.start([e.config for e in to_run])
     for exp in experiments:
         folder = results / exp.name
-        with experiment_lock(folder) if is_main() else nullcontext():
+        with experiment_lock(folder, wait=not claim) if is_main() else nullcontext(True) as held:
+            if not held:
+                continue
             found = None if exp.name in force else current_record(exp, results)
             if found is not None:
                 if found.name == PREVIOUS_FILE:  # the config is back to that run's
@@ -87,6 +100,8 @@ def run_matrix(
                 record = read_record(folder / RECORD_FILE)
                 print(f"--- {exp.name}: up to date (config {exp.config_hash}), skipped")
             else:
+                if claim:  # the others may have finished some meanwhile
+                    ETA.start([e.config for e in experiments if not is_current(e, results)])
                 start = time.perf_counter()
                 print(f"=== experiment {exp.name} ({exp.profile}): {exp.description}", flush=True)
                 from pipeline.experiment import run_experiment  # torch: only when one runs
