@@ -9,6 +9,8 @@ PYTHON  ?= $(VENV)/bin/python
 PROFILE ?=
 RESULTS ?= results
 OUT     ?= build
+JOBS    ?=
+export JOBS
 export PROFILE PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=true
 
 # With the default PYTHON the project's own venv is built; with PYTHON=python3 (a cluster module,
@@ -29,7 +31,7 @@ DOWNLOADS := cache/downloads/.fetched
 .PHONY: fetch help all setup examples-report check-env check-env-pipeline check-env-report data experiments experiment list report test test-fast lint format bench bench-fixed-time clean distclean
 
 help: ## list the targets
-	@echo "Usage: make <target> [PROFILE=cpu|gpu|micro] [NAME=experiment] [PYTHON=python3]"
+	@echo "Usage: make <target> [PROFILE=cpu|gpu|micro] [NAME=experiment] [PYTHON=python3] [JOBS=1|2]"
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 all: $(SETUP) $(DOWNLOADS) ## venv, data, every experiment not yet up to date, then the report
