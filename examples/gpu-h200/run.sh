@@ -6,7 +6,7 @@
 # The machine's own python3 is used as it is. Carried along (ignored by git, named in `carry`):
 # .whl/ wheels of the packages it lacks (datasets, nbformat and their needs), and
 # .gpu/downloads/ the example sdists of the corpus's usage part, cut to their example folders
-# (make fetch's files are 40 MB). Records go to results/gpu-h200 (weights stay on the machine);
+# (make fetch's files are 60 MB). `bash examples/gpu-h200/prepare.sh` makes both folders. Records go to results/gpu-h200 (weights stay on the machine);
 # logs, the bench's JSON and a tarball of the records go to $OUT (default: examples/gpu-h200/out).
 set -uo pipefail
 here=examples/gpu-h200
