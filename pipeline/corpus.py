@@ -164,13 +164,16 @@ def gather_parts(
     prose = data_cfg.get("examples_prose", False)
     if not isinstance(prose, bool):
         raise ConfigError(f"data.examples_prose must be true or false, got {prose!r}")
+    markdown = data_cfg.get("examples_markdown", True)
+    if not isinstance(markdown, bool):
+        raise ConfigError(f"data.examples_markdown must be true or false, got {markdown!r}")
     passed: list[Candidate] = []
     shared: dict[str, list] = {}  # the library's files with docstring examples, read once
     for part in usage.PARTS:
         if not weights[part]:
             continue
         rows, lacking = usage.installed_part_rows(
-            part, files, screen.keywords, examples_dir, prose, shared
+            part, files, screen.keywords, examples_dir, prose, shared, markdown
         )
         if lacking:
             print(

@@ -143,16 +143,16 @@ def markdown_comment(source: str, prose: bool = False) -> str:
     return "".join(f"# {ln}\n" for ln in lines)
 
 
-def notebook_code(text: str, prose: bool = False) -> str:
+def notebook_code(text: str, prose: bool = False, markdown: bool = True) -> str:
     """A notebook as a script: code cells, each after the comment its markdown cell makes
-    (markdown_comment). IPython magics and shell lines are left out."""
+    (markdown_comment; none with markdown=False). IPython magics and shell lines are left out."""
     import nbformat
 
     nb = nbformat.reads(text, as_version=4)
     cells, comment = [], ""
     for cell in nb.cells:
         if cell.cell_type == "markdown":
-            comment = markdown_comment(cell.source, prose)
+            comment = markdown_comment(cell.source, prose) if markdown else ""
             continue
         if cell.cell_type != "code":
             continue
@@ -176,9 +176,13 @@ def is_example_path(member: str) -> bool:
 
 
 def sdist_rows(
-    tarball: Path, repo_name: str, license_: str = "unknown", prose: bool = False
+    tarball: Path,
+    repo_name: str,
+    license_: str = "unknown",
+    prose: bool = False,
+    markdown: bool = True,
 ) -> Iterator[dict]:
-    """Rows of an sdist's example scripts and notebooks (code cells), in archive order;
+    """Rows of an sdist's example scripts and notebooks (notebook_code), in archive order;
     scripts lose their prose (strip_prose) unless `prose`."""
     with tarfile.open(tarball, "r:*") as tar:
         members = [m for m in tar if m.isfile() and is_example_path(m.name)]
@@ -195,7 +199,7 @@ def sdist_rows(
             try:
                 text = data.decode("utf-8")
                 if path.endswith(".ipynb"):
-                    content = notebook_code(text, prose)
+                    content = notebook_code(text, prose, markdown)
                 else:
                     content = text if prose else strip_prose(text)
             except Exception:  # not UTF-8, or a notebook nbformat cannot read
@@ -309,6 +313,7 @@ def installed_part_rows(
     examples_dir: Path,
     prose: bool = False,
     shared: dict[str, list] | None = None,
+    markdown: bool = True,
 ) -> tuple[Iterator[dict[str, Any]], list[str]]:
     """(rows, sdists missing from examples_dir as "name==version") of one installed part.
 
@@ -324,7 +329,7 @@ def installed_part_rows(
 
     def rows() -> Iterator[dict[str, Any]]:
         for package, tarball in found:
-            yield from sdist_rows(tarball, package, prose=prose)
+            yield from sdist_rows(tarball, package, prose=prose, markdown=markdown)
 
     return rows(), missing
 

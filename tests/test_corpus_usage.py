@@ -130,6 +130,10 @@ def test_markdown_cells_become_short_comments_and_prose_goes():
     )
     nb.cells[1].source = "Short."
     assert corpus_usage.notebook_code(nbformat.writes(nb)).startswith("# Short.\nmodel.fit")
+    # data.examples_markdown = false: code cells only
+    assert corpus_usage.notebook_code(nbformat.writes(nb), markdown=False) == (
+        "model.fit(X, y)\n\nmodel.predict(X)\n"
+    )
 
 
 def test_a_script_exported_from_a_notebook_beside_it_is_left_out(tmp_path):
