@@ -72,7 +72,7 @@ CANDIDATES = {
     "w128-l4-v4k-prose": {"model": W128, "tokenizer": {"vocab_size": 4096},
                           "training": {"learning_rate": 2e-3}, "data": {"examples_prose": True}},
     "gpt2-newlines": {"tokenizer": {"pre_tokenizer": "gpt2"}},
-    "no-markdown": {"data": {"examples_markdown": False}},
+    "no-usage-comments": {"data": {"usage_comments": False}},
 }  # fmt: skip
 FIXED_TEXT_BYTES = 200_000  # of the default corpus's validation split: the fixed evaluation text
 

@@ -164,16 +164,16 @@ def gather_parts(
     prose = data_cfg.get("examples_prose", False)
     if not isinstance(prose, bool):
         raise ConfigError(f"data.examples_prose must be true or false, got {prose!r}")
-    markdown = data_cfg.get("examples_markdown", True)
-    if not isinstance(markdown, bool):
-        raise ConfigError(f"data.examples_markdown must be true or false, got {markdown!r}")
+    comments = data_cfg.get("usage_comments", True)
+    if not isinstance(comments, bool):
+        raise ConfigError(f"data.usage_comments must be true or false, got {comments!r}")
     passed: list[Candidate] = []
     shared: dict[str, list] = {}  # the library's files with docstring examples, read once
     for part in usage.PARTS:
         if not weights[part]:
             continue
         rows, lacking = usage.installed_part_rows(
-            part, files, screen.keywords, examples_dir, prose, shared, markdown
+            part, files, screen.keywords, examples_dir, prose, shared, comments
         )
         if lacking:
             print(

@@ -45,10 +45,12 @@ def docstrings(tree: ast.AST) -> Iterator[str]:
             yield text
 
 
-def doctest_script(source: str) -> str:
+def doctest_script(source: str, comments: bool = True) -> str:
     """The `>>>` examples of a file's docstrings as one script: each docstring's examples in
     order, a blank line between docstrings. Expected outputs are dropped: they are not code.
-    Empty when the file has none or does not parse."""
+    With `comments`, the short sentence that introduces an example ("Compute the mean per
+    group:") is kept as the comment above it (intro_comment). Empty when the file has none or
+    does not parse."""
     if DOCTEST_MARKER not in source:
         return ""
     try:
@@ -58,16 +60,33 @@ def doctest_script(source: str) -> str:
     blocks = []
     for text in docstrings(tree):
         try:
-            examples = _PARSER.get_examples(text)
+            pieces = _PARSER.parse(text)
         except ValueError:  # inconsistent indentation inside the docstring
             continue
-        lines = "".join(ex.source for ex in examples)
-        if lines.strip():
-            blocks.append(lines)
+        lines, prose = [], ""
+        for piece in pieces:
+            if isinstance(piece, str):
+                prose = piece
+                continue
+            lines.append((intro_comment(prose) if comments else "") + piece.source)
+            prose = ""  # the next example of a run has no sentence of its own
+        if "".join(lines).strip():
+            blocks.append("".join(lines))
     return "\n".join(blocks)
 
 
-def doctest_rows(rows: Iterable[dict], keywords: tuple[str, ...] = ()) -> Iterator[dict]:
+def intro_comment(prose: str) -> str:
+    """The comment a docstring's text gives the example right after it: its last paragraph,
+    as markdown_comment makes it (short, headings and underlines dropped), unless that is a
+    single word (a numpydoc section title such as "Examples")."""
+    paragraph = prose.strip().split("\n\n")[-1] if prose.strip() else ""
+    comment = markdown_comment(paragraph)
+    return comment if len(comment.split()) > 2 else ""  # "# Examples" is a title, not a comment
+
+
+def doctest_rows(
+    rows: Iterable[dict], keywords: tuple[str, ...] = (), comments: bool = True
+) -> Iterator[dict]:
     """One row per source row (an installed file) with docstring examples; its path gets
     '#doctests'.
 
@@ -77,7 +96,7 @@ def doctest_rows(rows: Iterable[dict], keywords: tuple[str, ...] = ()) -> Iterat
         source = row["content"] or ""
         if DOCTEST_MARKER not in source or not has_keyword(source, keywords):
             continue
-        script = doctest_script(source)
+        script = doctest_script(source, comments)
         if script:
             yield {
                 **row,
@@ -324,7 +343,8 @@ def installed_part_rows(
         return _remember_examples(read_files(files, []), keywords, shared), []
     if part == "doctests":
         sources = shared.get("doctest_sources")
-        return doctest_rows(read_files(files, []) if sources is None else sources, keywords), []
+        sources = read_files(files, []) if sources is None else sources
+        return doctest_rows(sources, keywords, markdown), []
     found, missing = example_sources(examples_dir, example_versions())
 
     def rows() -> Iterator[dict[str, Any]]:

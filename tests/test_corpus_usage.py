@@ -62,6 +62,41 @@ def test_doctest_script_keeps_sources_in_order_and_drops_outputs():
     assert corpus_usage.doctest_script("x = 1\n") == ""
 
 
+def test_the_sentence_introducing_an_example_becomes_its_comment():
+    doc = '''"""Group.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"a": [1, 1], "b": [2, 3]})
+    >>> df
+       a  b
+    0  1  2
+
+    Compute the mean
+    per group:
+
+    >>> df.groupby("a").mean()
+       b
+    >>> df.groupby("a").sum()
+
+    A long explanation
+    in three
+    lines.
+
+    >>> df.count()
+    """
+    '''
+    assert corpus_usage.doctest_script(doc) == (
+        'df = pd.DataFrame({"a": [1, 1], "b": [2, 3]})\n'  # "Examples" is a title: no comment
+        "df\n"
+        "# Compute the mean\n# per group:\n"
+        'df.groupby("a").mean()\n'
+        'df.groupby("a").sum()\n'  # the second of a run has no sentence of its own
+        "df.count()\n"  # three lines are prose, as in a script
+    )
+    assert "#" not in corpus_usage.doctest_script(doc, comments=False)
+
+
 def test_doctest_rows_take_keywords_from_the_home_file(tmp_path):
     write_tree(
         tmp_path,
@@ -130,7 +165,7 @@ def test_markdown_cells_become_short_comments_and_prose_goes():
     )
     nb.cells[1].source = "Short."
     assert corpus_usage.notebook_code(nbformat.writes(nb)).startswith("# Short.\nmodel.fit")
-    # data.examples_markdown = false: code cells only
+    # data.usage_comments = false: code cells only
     assert corpus_usage.notebook_code(nbformat.writes(nb), markdown=False) == (
         "model.fit(X, y)\n\nmodel.predict(X)\n"
     )

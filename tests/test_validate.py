@@ -24,7 +24,7 @@ BAD = [
     ('humaneval.enabled = "false"', "humaneval.enabled must be true or false"),
     ('speed.bf16 = "false"', 'speed.bf16 must be true, false or "auto"'),
     ('data.filters.dedup = "no"', "data.filters.dedup must be true or false"),
-    ('data.examples_markdown = "yes"', "data.examples_markdown must be"),
+    ('data.usage_comments = "yes"', "data.usage_comments must be"),
     ('generation.do_sample = "false"', "generation.do_sample must be true or false"),
     ("humaneval.n = 0", "humaneval.n must be a whole number >= 1"),
     ("humaneval.temperature = -0.5", "humaneval.temperature must be a number >= 0"),
