@@ -13,7 +13,7 @@ from .figures import Figures
 from .highlight import stylesheet
 from .load import Entry
 from .sections import architectures, data_view
-from .view import Experiment, best, experiment_view
+from .view import CODEGEN_COLUMNS, SUMMARY_COLUMNS, Experiment, best, experiment_view
 
 
 def report_date(entries: list[Entry]) -> str:
@@ -66,6 +66,8 @@ def build_context(
         "corpora": _unique([(r.get("data") or {}).get("source") for r in records]),
         "state_counts": sorted(Counter(e.state for e in experiments).items(), key=_state_order),
         "experiments": experiments,
+        "summary_columns": SUMMARY_COLUMNS,
+        "codegen_columns": CODEGEN_COLUMNS,
         # a seed replica is the baseline again: the best run is judged among the others
         "best": best([e for e in experiments if e.is_baseline or not is_seed_replica(e)]),
         "band": band,

@@ -14,6 +14,7 @@ from markupsafe import Markup
 
 from pipeline.record import number
 
+from .fmt import literal
 from .highlight import highlight
 from .load import Entry
 
@@ -32,6 +33,20 @@ class Figure:
     @property
     def path(self) -> str:
         return f"figures/{self.stem}.svg"
+
+
+# The summary's two tables, column by column: (key of text.j2's `col`, style). Each row's
+# values come from the experiment (summary_cells, codegen_cells); text.j2's `table_cell` formats
+# a value by its style; the templates only lay the cells out.
+SUMMARY_COLUMNS = (
+    ("train_loss", "num"), ("eval_loss", "num"), ("perplexity", "ppl"), ("band", "band"),
+    ("runtime", "duration"),
+)  # fmt: skip
+CODEGEN_COLUMNS = (
+    ("perplexity", "ppl"), ("bpb", "num"), ("token_accuracy", "pct"), ("key_token_loss", "num"),
+    ("greedy_checks", "counts"), ("samples_valid", "pct"), ("samples_pass1", "pct"),
+    ("samples_early", "pct"), ("heldout_greedy", "counts"), ("humaneval_pass1", "pct"),
+)  # fmt: skip
 
 
 @dataclass
@@ -138,6 +153,46 @@ class Experiment:
         return [r for r in rows if r[2] is not None or r[0] in always]
 
     @property
+    def changes(self) -> list[str]:
+        """The experiment's overrides as `key = value` lines, value as it reads in TOML."""
+        return [f"{key} = {literal(value)}" for key, value in self.overrides]
+
+    @property
+    def summary_cells(self) -> list[tuple[str, Any, str]]:
+        """(column, value, style) of the summary table's measures, as in SUMMARY_COLUMNS."""
+        values = {
+            "train_loss": self.final_train_loss,
+            "eval_loss": self.eval_loss_final,
+            "perplexity": self.perplexity,
+            "band": self,  # text.j2's band_cell reads the verdict off the experiment
+            "runtime": self.runtime_s,
+        }
+        return [(key, values[key], style) for key, style in SUMMARY_COLUMNS]
+
+    @property
+    def codegen_cells(self) -> list[tuple[str, Any, str]]:
+        """(column, value, style) of the code-generation table, as in CODEGEN_COLUMNS; counts
+        are (parse, expected, of) or (expected, of) tuples, None where nothing was checked."""
+        course, heldout = self.prompts, self.heldout_prompts
+        values = {
+            "perplexity": self.perplexity,
+            "bpb": self.bits_per_byte,
+            "token_accuracy": self.token_accuracy,
+            "key_token_loss": self.key_token_loss,
+            "greedy_checks": (
+                (sum(bool(p.syntax_valid) for p in course), _hits(course), len(course))
+                if course
+                else None
+            ),
+            "samples_valid": dig(self.prompt_samples, "syntax_valid_rate"),
+            "samples_pass1": dig(self.prompt_samples, "pass_at_k", "pass@1"),
+            "samples_early": dig(self.prompt_samples, "early_hit_rate"),
+            "heldout_greedy": (_hits(heldout), len(heldout)) if heldout else None,
+            "humaneval_pass1": dig(self.humaneval, "pass_at_k", "pass@1"),
+        }
+        return [(key, values[key], style) for key, style in CODEGEN_COLUMNS]
+
+    @property
     def samples_pass_at_k(self) -> list[tuple[str, float]]:
         """pass@k over the prompts' sampled completions (parses and contains what is expected)."""
         found = dig(self.prompt_samples, "pass_at_k")
@@ -151,6 +206,10 @@ class Experiment:
     @property
     def has_curves(self) -> bool:
         return bool(self.train_loss or self.eval_loss)
+
+
+def _hits(prompts: list[Prompt]) -> int:
+    return sum(p.patterns_hit for p in prompts)
 
 
 def dig(d: Any, *keys: str) -> Any:
