@@ -312,11 +312,7 @@ class RecordError(ValueError):
 
 def number(value: Any) -> float | None:
     """A record value as a float: the strings 'inf'/'nan' become floats, None stays None."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return float(value)  # "inf", "-inf", "nan"
-    return float(value)
+    return None if value is None else float(value)  # float("inf") reads the strings too
 
 
 def write_record(folder: Path, record: Record) -> Path:

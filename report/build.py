@@ -114,12 +114,12 @@ def _across(
         "perplexity": figures.get(
             "perplexity", "bars",
             [(e.name, e.colour, e.perplexity, "∞ (overflow)" if e.perplexity == float("inf") else note(e)) for e in experiments],
-            "perplexity on the validation split (log scale)", True, 2, span,
+            "perplexity on the validation split (log scale)", log=True, digits=2, span=span,
         ),
         "throughput": figures.get(
             "throughput", "bars",
             [(e.name, e.colour, e.tokens_per_second, note(e)) for e in experiments],
-            "training throughput (tokens per second)", False, 0,
+            "training throughput (tokens per second)", log=False, digits=0,
         ),
         "libraries": None,
     }  # fmt: skip

@@ -303,14 +303,8 @@ def experiment_view(entry: Entry, is_baseline: bool) -> Experiment:
 
 
 def _patterns(checks: dict[str, Any]) -> list[tuple[str, bool]]:
-    patterns = checks.get("patterns") or {}
-    if isinstance(patterns, dict):
-        return [(str(k), bool(v)) for k, v in patterns.items()]
-    # a list of {pattern, found} or of bare patterns that matched
-    return [
-        (str(x.get("pattern")), bool(x.get("found"))) if isinstance(x, dict) else (str(x), True)
-        for x in patterns
-    ]
+    """(regex, found) of a prompt's checks: the record's {regex: found}."""
+    return [(str(k), bool(v)) for k, v in (checks.get("patterns") or {}).items()]
 
 
 def _prompt(p: dict[str, Any]) -> Prompt:
