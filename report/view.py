@@ -69,7 +69,7 @@ class Prompt:
 
 
 @dataclass
-class Experiment:
+class ExperimentView:
     entry: Entry
     colour: str
     is_baseline: bool
@@ -104,7 +104,7 @@ class Experiment:
     heldout_prompts: list[Prompt]
     figures: dict[str, Figure] = field(default_factory=dict)
     notebook: str | None = None  # link to the rendered notebook, relative to the output folder
-    # Against the baseline's noise band (report.band.judge): a seed replica is part of it;
+    # Against the baseline's noise band (report.band.mark_verdicts): a seed replica is part of it;
     # the others get their difference from its mean and "lower" / "higher" / "within".
     in_band: bool = False
     verdict: str | None = None
@@ -246,7 +246,7 @@ def _curve(history: list[dict[str, Any]], key: str) -> list[tuple[int, float]]:
     return sorted(out.items())
 
 
-def experiment_view(entry: Entry, is_baseline: bool) -> Experiment:
+def experiment_view(entry: Entry, is_baseline: bool) -> ExperimentView:
     r = entry.record or {}
     training = r.get("training") or {}
     evaluation = r.get("evaluation") or {}
@@ -267,7 +267,7 @@ def experiment_view(entry: Entry, is_baseline: bool) -> Experiment:
     }
     shown = [k for k in args if k in configured] if configured else list(args)
     overridden = {k.split(".", 1)[1] for k in entry.overrides if k.startswith("training.")}
-    return Experiment(
+    return ExperimentView(
         entry=entry,
         colour=PALETTE[entry.index % len(PALETTE)],
         is_baseline=is_baseline,
@@ -327,7 +327,7 @@ def _prompt(p: dict[str, Any]) -> Prompt:
     )
 
 
-def best(experiments: list[Experiment]) -> Experiment | None:
+def best(experiments: list[ExperimentView]) -> ExperimentView | None:
     """Lowest eval loss among complete experiments with a finite one."""
     done = [
         e
