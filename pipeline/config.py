@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.cache import key_hash
-from pipeline.inputs import check_files, check_memory, machine_memory
+from pipeline.inputs import check_files, check_memory, machine_memory, read_text
 from pipeline.validate import check_values
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,19 +44,9 @@ class Experiment:
 
 
 def load_toml(path: Path) -> dict[str, Any]:
+    text = read_text(path, ConfigError, "file not found", "a TOML file", "save it as UTF-8")
     try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a folder; a TOML file was expected") from None
-    except NotADirectoryError:
-        raise ConfigError(f"{path}: a file stands where a folder of its path belongs") from None
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}); save it as UTF-8") from None
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML ({e})") from None
 

@@ -21,11 +21,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pipeline import corpus_sources as sources
 from pipeline import corpus_usage as usage
-from pipeline.cache import publish
+from pipeline.cache import publish, write_json_atomic
 from pipeline.config import ROOT, ConfigError
 from pipeline.corpus_filters import FILTERS, Screen, unit_hash
 from pipeline.corpus_sources import COLUMNS
-from pipeline.record import write_json_atomic
 
 if TYPE_CHECKING:
     import datasets
@@ -81,14 +80,14 @@ def build_corpus(
 
     start = time.perf_counter()
     print(f"corpus: building from source {source!r} into {folder}", flush=True)
-    tally: Counter[str] = Counter()
+    file_counts: Counter[str] = Counter()
     parts: dict[str, Counter[str]] = {}
-    kept, raw, missing = gather(data_cfg, screen, tally, parts, weights)
-    unreadable = tally.pop("unreadable", 0)
+    kept, raw, missing = gather(data_cfg, screen, file_counts, parts, weights)
+    unreadable = file_counts.pop("unreadable", 0)
     kept, dedup_removed = dedup(kept, within_splits=dedup_on)
     for split in SPLITS:
         if not kept[split]:
-            raise ConfigError(empty_message(split, tally, dedup_removed))
+            raise ConfigError(empty_message(split, file_counts, dedup_removed))
     if weights:  # the mix first: a subset then draws its files from the mix
         kept = {split: weigh(kept[split], split, weights, seed) for split in SPLITS}
         for split in SPLITS:
@@ -101,7 +100,7 @@ def build_corpus(
     subset_removed = before - sum(len(v) for v in kept.values())
     dsd = materialize(kept, raw, data_cfg)
 
-    stats = make_stats(data_cfg, key, kept, tally, dedup_removed)
+    stats = make_stats(data_cfg, key, kept, file_counts, dedup_removed)
     stats["subset_removed"] = subset_removed
     if weights:
         stats["parts"] = part_stats(kept, parts, weights, missing)
@@ -115,7 +114,7 @@ def build_corpus(
 def gather(
     data_cfg: dict[str, Any],
     screen: Screen,
-    tally: Counter[str],
+    file_counts: Counter[str],
     parts: dict[str, Counter[str]],
     weights: dict[str, float],
 ) -> tuple[dict[str, list[Candidate]], dict[str, Any] | None, list[str]]:
@@ -129,18 +128,20 @@ def gather(
         kept = {}
         for split in SPLITS:
             rows = sources.hub_rows(raw[split], data_cfg[f"hub_{split}"])
-            judged = (judge(row, screen, i) for i, row in enumerate(rows))
-            kept[split] = collect(judged, tally, len(raw[split]))
+            filtered = (filter_file(row, screen, i) for i, row in enumerate(rows))
+            kept[split] = collect(filtered, file_counts, len(raw[split]))
         return kept, raw, missing
     if source == "installed":
-        passed = gather_parts(data_cfg, screen, tally, parts, weights, missing)
+        passed = gather_parts(data_cfg, screen, file_counts, parts, weights, missing)
     else:
         path = sources.resolve_path(data_cfg.get("path", ""))
         files = sources.path_files(path) if path.is_dir() else []
         if files:
-            passed = collect(judge_files(files, screen), tally, len(files))
+            passed = collect(filter_files(files, screen), file_counts, len(files))
         else:
-            passed = collect((judge(row, screen) for row in sources.table_rows(path)), tally)
+            passed = collect(
+                (filter_file(row, screen) for row in sources.table_rows(path)), file_counts
+            )
     fraction = data_cfg.get("valid_fraction", 0.02)
     kept = {
         "valid": [c for c in passed if c.rank < fraction],
@@ -153,7 +154,7 @@ def gather(
 def gather_parts(
     data_cfg: dict[str, Any],
     screen: Screen,
-    tally: Counter[str],
+    file_counts: Counter[str],
     parts: dict[str, Counter[str]],
     weights: dict[str, float],
     missing: list[str],
@@ -185,10 +186,10 @@ def gather_parts(
         if part == "doctests":  # the keyword filter ran on the docstrings' home files
             part_screen = part_screen.without_keywords()
         counts: Counter[str] = Counter()
-        judged = (judge(row, part_screen, part=part) for row in rows)
-        passed += collect(judged, counts, len(files) if part == "library" else None, part)
+        filtered = (filter_file(row, part_screen, part=part) for row in rows)
+        passed += collect(filtered, counts, len(files) if part == "library" else None, part)
         parts[part] = counts
-        tally.update(counts)
+        file_counts.update(counts)
     return passed
 
 
@@ -234,13 +235,13 @@ def cache_key(data_cfg: dict[str, Any], seed: int, exclude: tuple[str, ...] = ()
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def judge(
+def filter_file(
     row: dict[str, Any], screen: Screen, index: int = -1, part: str = "files"
 ) -> tuple[str, Candidate | None]:
-    """(fate, candidate): fate is the filter that drops the row, or "kept". A hub row is
+    """(drop_reason, candidate): drop_reason is the filter that drops the row, or "kept". A hub row is
     kept by its index in the split (index >= 0), other rows whole."""
     content = row["content"]
-    reason = screen.reason(content, row["repo_name"], row["path"])
+    reason = screen.drop_reason(content, row["repo_name"], row["path"])
     if reason:
         return reason, None
     digest = hashlib.blake2b(content.strip().encode(), digest_size=16).digest()
@@ -250,31 +251,31 @@ def judge(
     )
 
 
-def judge_files(
+def filter_files(
     files: list[sources.SourceFile], screen: Screen
 ) -> Iterator[tuple[str, Candidate | None]]:
     # Serial on purpose: a process pool (fork or spawn, 500-file chunks) measured no faster
     # on 2 cores, and spawn would re-run an unguarded caller's __main__.
     missing: list[str] = []
     for row in sources.read_files(files, missing):
-        yield judge(row, screen)
+        yield filter_file(row, screen)
     for _ in missing:
         yield "unreadable", None
 
 
 def collect(
-    judged: Iterable[tuple[str, Candidate | None]],
-    tally: Counter[str],
+    filtered: Iterable[tuple[str, Candidate | None]],
+    file_counts: Counter[str],
     total: int | None = None,
     desc: str = "corpus",
 ) -> list[Candidate]:
-    """The candidates that passed; tally counts every file under its fate."""
+    """The candidates that passed; file_counts counts every file under its drop_reason."""
     from tqdm import tqdm
 
     out = []
-    bar = tqdm(judged, total=total, unit="file", desc=desc, leave=False, disable=None)
-    for fate, candidate in bar:
-        tally[fate] += 1
+    bar = tqdm(filtered, total=total, unit="file", desc=desc, leave=False, disable=None)
+    for drop_reason, candidate in bar:
+        file_counts[drop_reason] += 1
         if candidate is not None:
             out.append(candidate)
     return out
@@ -369,7 +370,7 @@ def make_stats(
     data_cfg: dict[str, Any],
     key: str,
     kept: dict[str, list[Candidate]],
-    tally: Counter[str],
+    file_counts: Counter[str],
     dedup_removed: int,
 ) -> dict[str, Any]:
     libraries: dict[str, list[int]] = {}
@@ -383,10 +384,10 @@ def make_stats(
     return {
         "source": data_cfg["source"],
         "keywords": list(data_cfg.get("keywords") or []),
-        "files_seen": tally.total(),
+        "files_seen": file_counts.total(),
         "files_kept": len(kept["train"]) + len(kept["valid"]),
         "bytes_kept": train_bytes + valid_bytes,
-        "filtered": {name: tally[name] for name in FILTERS},
+        "filtered": {name: file_counts[name] for name in FILTERS},
         "dedup_removed": dedup_removed,
         "train_files": len(kept["train"]),
         "valid_files": len(kept["valid"]),
@@ -423,15 +424,15 @@ def part_stats(
     return out
 
 
-def dropped(tally: Counter[str]) -> str:
-    counts = sorted(((n, name) for name in FILTERS if (n := tally[name])), reverse=True)
+def dropped(file_counts: Counter[str]) -> str:
+    counts = sorted(((n, name) for name in FILTERS if (n := file_counts[name])), reverse=True)
     return ", ".join(f"{name} {n}" for n, name in counts) or "none"
 
 
-def empty_message(split: str, tally: Counter[str], dedup_removed: int) -> str:
+def empty_message(split: str, file_counts: Counter[str], dedup_removed: int) -> str:
     return (
-        f"the corpus has no {split} files after filters and dedup ({tally.total()} files seen; "
-        f"dropped by {dropped(tally)}; dedup {dedup_removed}): "
+        f"the corpus has no {split} files after filters and dedup ({file_counts.total()} files seen; "
+        f"dropped by {dropped(file_counts)}; dedup {dedup_removed}): "
         "loosen data.keywords or data.filters, or point the source at more code"
     )
 

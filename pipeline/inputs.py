@@ -11,6 +11,23 @@ from typing import Any
 from pipeline.validate import _get
 
 
+def read_text(path: Path, error: type[Exception], missing: str, kind: str, advice: str) -> str:
+    """A file as UTF-8 text, else `error` with one line that names the file and says what is
+    wrong in words (`missing`: what an absent file means; `kind`: what belongs there)."""
+    try:
+        return Path(path).read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise error(f"{path}: {missing}") from None
+    except IsADirectoryError:
+        raise error(f"{path}: is a folder; {kind} was expected") from None
+    except NotADirectoryError:
+        raise error(f"{path}: a file stands where a folder of its path belongs") from None
+    except OSError as e:
+        raise error(f"{path}: cannot read ({e.strerror})") from None
+    except UnicodeDecodeError as e:
+        raise error(f"{path}: not UTF-8 text (byte {e.start}); {advice}") from None
+
+
 def memory_estimate(config: dict[str, Any]) -> int:
     """Bytes one training or evaluation step needs at least (a lower bound: a config over the
     machine's memory cannot run, one under it may still not). Activations after Korthikanti et

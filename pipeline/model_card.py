@@ -47,21 +47,29 @@ def dataset_id(record: dict[str, Any]) -> str:
     return f"local/{data_cfg['source']}-python-code"
 
 
-def card_text(record: dict[str, Any]) -> str:
-    from huggingface_hub import ModelCard, ModelCardData
+def card_metadata(record: dict[str, Any]) -> Any:
+    """The card's YAML metadata, as huggingface_hub's ModelCardData."""
+    from huggingface_hub import ModelCardData
 
-    cfg, env, data = record["config"], record["environment"], record["data"]
-    training, model = record["training"], record["model"]
-    hub = cfg["data"]["source"] == "hub"
-    meta = ModelCardData(
+    data_cfg = record["config"]["data"]
+    return ModelCardData(
         license="other",  # trained on code under many licenses (see the corpus below)
         library_name="transformers",
         pipeline_tag="text-generation",
         tags=TAGS,
-        datasets=[cfg["data"]["hub_train"]] if hub else None,
+        datasets=[data_cfg["hub_train"]] if data_cfg["source"] == "hub" else None,
         model_name=record["name"],
         eval_results=eval_results(record),
     )
+
+
+def card_text(record: dict[str, Any]) -> str:
+    from huggingface_hub import ModelCard
+
+    cfg, env, data = record["config"], record["environment"], record["data"]
+    training, model = record["training"], record["model"]
+    hub = cfg["data"]["source"] == "hub"
+    meta = card_metadata(record)
     t = cfg["training"]
     parts = data.get("parts") or {}
     part_lines = "".join(

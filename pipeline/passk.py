@@ -38,8 +38,7 @@ def summarize(samples: list[dict[str, Any]]) -> dict[str, Any]:
     """Rates and pass@k over sampled completions of the prompts.
 
     `samples` holds one dict per completion: {"name": prompt name, "syntax_valid": bool,
-    "patterns": {regex: bool}}. The checks may also sit under a "checks" key, as in the
-    record's prompt entries ({"name", ..., "checks": {"syntax_valid", "patterns"}}).
+    "patterns": {regex: bool}} (pipeline.prompts.sample_summary flattens the record's checks).
     A sample hits when every pattern of its prompt is found (a prompt with no pattern always
     hits); it passes when it is syntax valid and hits.
 
@@ -56,13 +55,12 @@ def summarize(samples: list[dict[str, Any]]) -> dict[str, Any]:
         raise ValueError("summarize needs at least one sample")
     per_prompt: dict[str, dict[str, Any]] = {}
     for sample in samples:
-        checks = sample.get("checks", sample)
         row = per_prompt.setdefault(
             sample["name"],
             {"name": sample["name"], "n": 0, "syntax_valid": 0, "pattern_hit": 0, "passed": 0},
         )
-        valid = bool(checks["syntax_valid"])
-        hit = all(checks.get("patterns", {}).values())
+        valid = bool(sample["syntax_valid"])
+        hit = all(sample.get("patterns", {}).values())
         row["n"] += 1
         row["syntax_valid"] += valid
         row["pattern_hit"] += hit

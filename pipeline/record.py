@@ -22,6 +22,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 # write_atomic, FILE_MODE and json_safe are imported from here by older callers (fetch.py)
 from pipeline.cache import FILE_MODE, json_safe, write_atomic, write_json_atomic  # noqa: F401
 from pipeline.config import Experiment
+from pipeline.inputs import read_text
 
 SCHEMA_VERSION = 1
 RECORD_FILE = "record.json"
@@ -313,11 +314,7 @@ class RecordError(ValueError):
 
 def number(value: Any) -> float | None:
     """A record value as a float: the strings 'inf'/'nan' become floats, None stays None."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return float(value)  # "inf", "-inf", "nan"
-    return float(value)
+    return None if value is None else float(value)  # float("inf") reads the strings too
 
 
 def write_record(folder: Path, record: Record) -> Path:
@@ -360,14 +357,10 @@ def check(record: Any) -> list[str]:
 
 def read_record(path: Path) -> Record:
     """Read and validate one record; every failure is a RecordError naming the file."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RecordError(f"{path}: no record (the experiment has not run)") from None
-    except OSError as e:
-        raise RecordError(f"{path}: cannot read ({e.strerror})") from None
-    except UnicodeDecodeError as e:
-        raise RecordError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    text = read_text(
+        path, RecordError, "no record (the experiment has not run)", "a record file",
+        "rerun the experiment to rewrite it",
+    )  # fmt: skip
     try:
         record = json.loads(text)
     except json.JSONDecodeError as e:

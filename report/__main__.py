@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     timings: dict[str, float] = {}
     try:
-        from .make import make_report
+        from .outputs import make_report
 
         outputs, warnings = make_report(
             results=args.results,

@@ -12,7 +12,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from .view import Experiment
+from .view import ExperimentView
 
 # An experiment lies outside the band when it is more than this many standard deviations of
 # the seeds from their mean: about 95 % of seed-only changes would fall inside if the seeds'
@@ -49,7 +49,7 @@ class Band:
         return "higher" if value > self.upper else "within"
 
 
-def is_seed_replica(exp: Experiment) -> bool:
+def is_seed_replica(exp: ExperimentView) -> bool:
     """The baseline itself, or an experiment that changes nothing but the training seed."""
     return exp.is_baseline or set(dict(exp.overrides)) == {"seed"}
 
@@ -59,7 +59,7 @@ def _spread(values: list[float]) -> tuple[float, float, float, float]:
     return mean, statistics.stdev(values), min(values), max(values)
 
 
-def baseline_band(experiments: list[Experiment]) -> Band | None:
+def baseline_band(experiments: list[ExperimentView]) -> Band | None:
     """The band of the complete seed replicas; None with fewer than two (no spread to see)."""
     members = [
         e
@@ -91,7 +91,7 @@ def baseline_band(experiments: list[Experiment]) -> Band | None:
     )
 
 
-def judge(experiments: list[Experiment], band: Band | None) -> None:
+def mark_verdicts(experiments: list[ExperimentView], band: Band | None) -> None:
     """Mark each experiment: a member of the band, or its difference from the band's mean and
     whether that lies outside the band."""
     for exp in experiments:

@@ -18,10 +18,10 @@ from typing import Any
 from .view import Figure
 
 
-def _draw(name: str, data: tuple[Any, ...]) -> str:
+def _draw(name: str, data: tuple[tuple[Any, ...], dict[str, Any]]) -> str:
     from .plots import svg  # matplotlib: imported in the process that draws
 
-    return svg(name, data)
+    return svg(name, data[0], data[1])
 
 
 class Figures:
@@ -30,17 +30,17 @@ class Figures:
     def __init__(self, out_dir: Path) -> None:
         self.dir = out_dir / "figures"
         self._by_key: dict[str, Figure] = {}
-        self._jobs: dict[str, tuple[str, tuple[Any, ...]]] = {}
+        self._jobs: dict[str, tuple[str, tuple[tuple[Any, ...], dict[str, Any]]]] = {}
 
-    def get(self, stem: str, plot: str, *data: Any) -> Figure:
+    def get(self, stem: str, plot: str, *data: Any, **options: Any) -> Figure:
         """The Figure of plot `plot` (a name in report.plots.PLOTS) for these inputs; its SVG
         is filled in by draw_all()."""
         key = hashlib.sha256(
-            json.dumps([plot, data], sort_keys=True, default=str).encode()
+            json.dumps([plot, data, options], sort_keys=True, default=str).encode()
         ).hexdigest()
         if key not in self._by_key:
             self._by_key[key] = Figure(stem)
-            self._jobs[key] = (plot, data)
+            self._jobs[key] = (plot, (data, options))
         return self._by_key[key]
 
     def draw_all(

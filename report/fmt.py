@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 from pipeline.record import number
@@ -34,29 +35,28 @@ def special(x: float) -> str | None:
     return None
 
 
+def _finite(value: Any, write: Callable[[float], str]) -> str:
+    """A dash when missing, NaN / ∞ when not finite, else write(x)."""
+    x = _as_float(value)
+    if x is None:
+        return DASH
+    return special(x) or write(x)
+
+
 def num(value: Any, digits: int = 3) -> str:
     """Fixed decimals for floats, thousands separators for whole numbers."""
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
-    x = _as_float(value)
-    if x is None:
-        return DASH
-    return special(x) or f"{x:,.{digits}f}"
+    return _finite(value, lambda x: f"{x:,.{digits}f}")
 
 
 def ppl(value: Any) -> str:
     """Perplexity: two decimals while small, whole numbers once it is in the thousands."""
-    x = _as_float(value)
-    if x is None:
-        return DASH
-    return special(x) or (f"{x:,.0f}" if x >= 1000 else f"{x:,.2f}")
+    return _finite(value, lambda x: f"{x:,.0f}" if x >= 1000 else f"{x:,.2f}")
 
 
 def pct(value: Any, digits: int = 1) -> str:
-    x = _as_float(value)
-    if x is None:
-        return DASH
-    return special(x) or f"{100 * x:.{digits}f} %"
+    return _finite(value, lambda x: f"{100 * x:.{digits}f} %")
 
 
 def duration(value: Any) -> str:
@@ -72,26 +72,24 @@ def duration(value: Any) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
-def size(value: Any) -> str:
-    """Bytes in decimal units (the corpus is measured in MB, not MiB)."""
+def _scaled(value: Any, units: tuple[tuple[str, float], ...], suffix: str) -> str:
     x = _as_float(value)
     if x is None:
         return DASH
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if x >= scale:
+    for unit, scale in units:
+        if abs(x) >= scale:
             return f"{x / scale:.1f} {unit}"
-    return f"{x:.0f} B"
+    return f"{x:.0f}{suffix}"
+
+
+def size(value: Any) -> str:
+    """Bytes in decimal units (the corpus is measured in MB, not MiB)."""
+    return _scaled(value, (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)), " B")
 
 
 def compact(value: Any) -> str:
     """Large counts short: 14.8 M, 310 k."""
-    x = _as_float(value)
-    if x is None:
-        return DASH
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(x) >= scale:
-            return f"{x / scale:.1f} {unit}"
-    return f"{x:.0f}"
+    return _scaled(value, (("G", 1e9), ("M", 1e6), ("k", 1e3)), "")
 
 
 def literal(value: Any) -> str:

@@ -22,7 +22,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from pipeline.cache import write_atomic
 
 from .render import module
-from .view import Experiment
+from .view import ExperimentView
 
 TEMPLATE = "notebook.md.j2"
 NOTEBOOK_FILE = "experiment.ipynb"
@@ -121,7 +121,7 @@ REGENERATE = """for p in record["prompts"]:
     print(completion)"""
 
 
-def build_notebook(exp: Experiment, prose: Any, state: str) -> nbformat.NotebookNode:
+def build_notebook(exp: ExperimentView, prose: Any, state: str) -> nbformat.NotebookNode:
     """The notebook of one complete experiment; `prose` is notebook.md.j2 as a module."""
     record = exp.entry.record or {}
     evaluation = record.get("evaluation") or {}
@@ -186,7 +186,7 @@ def _output(value: Any) -> nbformat.NotebookNode:
 
 
 def write_notebooks(
-    experiments: list[Experiment], env: jinja2.Environment, states: dict[str, str]
+    experiments: list[ExperimentView], env: jinja2.Environment, states: dict[str, str]
 ) -> list[tuple[Path, str]]:
     """Write results/<name>/experiment.ipynb for each complete experiment.
     Returns (notebook path, experiment name) pairs for export_html."""

@@ -39,10 +39,10 @@ STYLE = {
 WIDE = 6.7  # inches: the text width of an A4 page with 2 cm margins
 
 
-def svg(name: str, data: tuple[Any, ...]) -> str:
-    """Draw the plot called `name` from `data` and return its SVG text."""
+def svg(name: str, data: tuple[Any, ...], options: dict[str, Any] | None = None) -> str:
+    """Draw the plot called `name` from `data` (and keyword `options`); returns its SVG text."""
     plt.rcParams.update(STYLE)
-    fig = PLOTS[name](*data)
+    fig = PLOTS[name](*data, **(options or {}))
     buf = io.StringIO()
     fig.savefig(buf, format="svg", metadata={"Date": None})  # no Date: reproducible bytes
     plt.close(fig)
@@ -145,6 +145,7 @@ def eval_overlay(
 def bars(
     rows: list[tuple[str, str, float | None, str]],
     xlabel: str,
+    *,
     log: bool,
     digits: int,
     span: tuple[float, float, str] | None = None,

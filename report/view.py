@@ -14,6 +14,7 @@ from markupsafe import Markup
 
 from pipeline.record import number
 
+from .fmt import literal
 from .highlight import highlight
 from .load import Entry
 
@@ -32,6 +33,20 @@ class Figure:
     @property
     def path(self) -> str:
         return f"figures/{self.stem}.svg"
+
+
+# The summary's two tables, column by column: (key of text.j2's `col`, style). Each row's
+# values come from the experiment (summary_cells, codegen_cells); text.j2's `table_cell` formats
+# a value by its style; the templates only lay the cells out.
+SUMMARY_COLUMNS = (
+    ("train_loss", "num"), ("eval_loss", "num"), ("perplexity", "ppl"), ("band", "band"),
+    ("runtime", "duration"),
+)  # fmt: skip
+CODEGEN_COLUMNS = (
+    ("perplexity", "ppl"), ("bpb", "num"), ("token_accuracy", "pct"), ("key_token_loss", "num"),
+    ("greedy_checks", "counts"), ("samples_valid", "pct"), ("samples_pass1", "pct"),
+    ("samples_early", "pct"), ("heldout_greedy", "counts"), ("humaneval_pass1", "pct"),
+)  # fmt: skip
 
 
 @dataclass
@@ -54,7 +69,7 @@ class Prompt:
 
 
 @dataclass
-class Experiment:
+class ExperimentView:
     entry: Entry
     colour: str
     is_baseline: bool
@@ -89,7 +104,7 @@ class Experiment:
     heldout_prompts: list[Prompt]
     figures: dict[str, Figure] = field(default_factory=dict)
     notebook: str | None = None  # link to the rendered notebook, relative to the output folder
-    # Against the baseline's noise band (report.band.judge): a seed replica is part of it;
+    # Against the baseline's noise band (report.band.mark_verdicts): a seed replica is part of it;
     # the others get their difference from its mean and "lower" / "higher" / "within".
     in_band: bool = False
     verdict: str | None = None
@@ -138,6 +153,46 @@ class Experiment:
         return [r for r in rows if r[2] is not None or r[0] in always]
 
     @property
+    def changes(self) -> list[str]:
+        """The experiment's overrides as `key = value` lines, value as it reads in TOML."""
+        return [f"{key} = {literal(value)}" for key, value in self.overrides]
+
+    @property
+    def summary_cells(self) -> list[tuple[str, Any, str]]:
+        """(column, value, style) of the summary table's measures, as in SUMMARY_COLUMNS."""
+        values = {
+            "train_loss": self.final_train_loss,
+            "eval_loss": self.eval_loss_final,
+            "perplexity": self.perplexity,
+            "band": self,  # text.j2's band_cell reads the verdict off the experiment
+            "runtime": self.runtime_s,
+        }
+        return [(key, values[key], style) for key, style in SUMMARY_COLUMNS]
+
+    @property
+    def codegen_cells(self) -> list[tuple[str, Any, str]]:
+        """(column, value, style) of the code-generation table, as in CODEGEN_COLUMNS; counts
+        are (parse, expected, of) or (expected, of) tuples, None where nothing was checked."""
+        course, heldout = self.prompts, self.heldout_prompts
+        values = {
+            "perplexity": self.perplexity,
+            "bpb": self.bits_per_byte,
+            "token_accuracy": self.token_accuracy,
+            "key_token_loss": self.key_token_loss,
+            "greedy_checks": (
+                (sum(bool(p.syntax_valid) for p in course), _hits(course), len(course))
+                if course
+                else None
+            ),
+            "samples_valid": dig(self.prompt_samples, "syntax_valid_rate"),
+            "samples_pass1": dig(self.prompt_samples, "pass_at_k", "pass@1"),
+            "samples_early": dig(self.prompt_samples, "early_hit_rate"),
+            "heldout_greedy": (_hits(heldout), len(heldout)) if heldout else None,
+            "humaneval_pass1": dig(self.humaneval, "pass_at_k", "pass@1"),
+        }
+        return [(key, values[key], style) for key, style in CODEGEN_COLUMNS]
+
+    @property
     def samples_pass_at_k(self) -> list[tuple[str, float]]:
         """pass@k over the prompts' sampled completions (parses and contains what is expected)."""
         found = dig(self.prompt_samples, "pass_at_k")
@@ -151,6 +206,10 @@ class Experiment:
     @property
     def has_curves(self) -> bool:
         return bool(self.train_loss or self.eval_loss)
+
+
+def _hits(prompts: list[Prompt]) -> int:
+    return sum(p.patterns_hit for p in prompts)
 
 
 def dig(d: Any, *keys: str) -> Any:
@@ -187,7 +246,7 @@ def _curve(history: list[dict[str, Any]], key: str) -> list[tuple[int, float]]:
     return sorted(out.items())
 
 
-def experiment_view(entry: Entry, is_baseline: bool) -> Experiment:
+def experiment_view(entry: Entry, is_baseline: bool) -> ExperimentView:
     r = entry.record or {}
     training = r.get("training") or {}
     evaluation = r.get("evaluation") or {}
@@ -208,7 +267,7 @@ def experiment_view(entry: Entry, is_baseline: bool) -> Experiment:
     }
     shown = [k for k in args if k in configured] if configured else list(args)
     overridden = {k.split(".", 1)[1] for k in entry.overrides if k.startswith("training.")}
-    return Experiment(
+    return ExperimentView(
         entry=entry,
         colour=PALETTE[entry.index % len(PALETTE)],
         is_baseline=is_baseline,
@@ -244,14 +303,8 @@ def experiment_view(entry: Entry, is_baseline: bool) -> Experiment:
 
 
 def _patterns(checks: dict[str, Any]) -> list[tuple[str, bool]]:
-    patterns = checks.get("patterns") or {}
-    if isinstance(patterns, dict):
-        return [(str(k), bool(v)) for k, v in patterns.items()]
-    # a list of {pattern, found} or of bare patterns that matched
-    return [
-        (str(x.get("pattern")), bool(x.get("found"))) if isinstance(x, dict) else (str(x), True)
-        for x in patterns
-    ]
+    """(regex, found) of a prompt's checks: the record's {regex: found}."""
+    return [(str(k), bool(v)) for k, v in (checks.get("patterns") or {}).items()]
 
 
 def _prompt(p: dict[str, Any]) -> Prompt:
@@ -274,7 +327,7 @@ def _prompt(p: dict[str, Any]) -> Prompt:
     )
 
 
-def best(experiments: list[Experiment]) -> Experiment | None:
+def best(experiments: list[ExperimentView]) -> ExperimentView | None:
     """Lowest eval loss among complete experiments with a finite one."""
     done = [
         e

@@ -145,11 +145,11 @@ def test_filters_switch_off(tmp_path):
 def test_random_drops_are_seeded_per_file():
     screen = cf.Screen(tests_and_configs=0.7, seed=1)
     paths = [f"tests/test_{i}.py" for i in range(400)]
-    fates = [screen.reason(good(i), "repo", p) for i, p in enumerate(paths)]
-    assert fates == [screen.reason(good(i), "repo", p) for i, p in enumerate(paths)]
+    fates = [screen.drop_reason(good(i), "repo", p) for i, p in enumerate(paths)]
+    assert fates == [screen.drop_reason(good(i), "repo", p) for i, p in enumerate(paths)]
     assert 0.6 < fates.count("tests_and_configs") / len(paths) < 0.8
     other = cf.Screen(tests_and_configs=0.7, seed=2)
-    assert fates != [other.reason(good(i), "repo", p) for i, p in enumerate(paths)]
+    assert fates != [other.drop_reason(good(i), "repo", p) for i, p in enumerate(paths)]
 
 
 @pytest.mark.parametrize(
@@ -339,7 +339,7 @@ def test_second_call_loads_the_cache(tmp_path, monkeypatch):
     def no_rebuild(*args, **kwargs):
         raise AssertionError("rebuilt instead of loading the cache")
 
-    monkeypatch.setattr(corpus, "judge", no_rebuild)
+    monkeypatch.setattr(corpus, "filter_file", no_rebuild)
     again, stats_again = build_corpus(cfg, tmp_path / "cache")
     assert stats_again == stats and col(again["train"], "content") == col(first["train"], "content")
     assert (folder / "stats.json").stat().st_mtime_ns == marker

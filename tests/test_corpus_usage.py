@@ -348,8 +348,8 @@ def test_offline_fetch_is_one_line_and_not_an_error(tmp_path, monkeypatch, capsy
 def test_screen_for_usage_keeps_plain_scripts():
     screen = Screen(keywords=("pandas",), tests_and_configs=1.0, no_code_structure=1.0)
     script = "import pandas as pd\nX_train, X_test = train_test_split(pd.DataFrame())\n"
-    assert screen.reason(script, "r", "a.py") is not None
-    assert screen.for_usage().reason(script, "r", "a.py") is None
+    assert screen.drop_reason(script, "r", "a.py") is not None
+    assert screen.for_usage().drop_reason(script, "r", "a.py") is None
     assert corpus.CORPUS_VERSION >= 2  # old caches hold no parts
 
 

@@ -11,7 +11,7 @@ import pytest
 from pipeline.record import RECORD_FILE, read_record
 from report.fmt import num, pct, ppl
 from report.load import load_entries
-from report.make import make_report
+from report.outputs import make_report
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "gpu-h100"

@@ -76,12 +76,11 @@ def test_summarize_hand_made():
     assert json.loads(json.dumps(s)) == s
 
 
-def test_summarize_reads_record_prompt_entries_and_uneven_n():
-    # The record's prompt entries keep the checks under "checks"; n is the fewest samples.
+def test_summarize_takes_the_fewest_samples_as_n():
     entries = [
-        {"name": "x", "completion": "...", "checks": {"syntax_valid": True, "patterns": {}}},
-        {"name": "x", "completion": "...", "checks": {"syntax_valid": False, "patterns": {}}},
-        {"name": "y", "completion": "...", "checks": {"syntax_valid": True, "patterns": {"r": 0}}},
+        {"name": "x", "syntax_valid": True, "patterns": {}},
+        {"name": "x", "syntax_valid": False, "patterns": {}},
+        {"name": "y", "syntax_valid": True, "patterns": {"r": 0}},
     ]
     s = summarize(entries)
     assert s["n"] == 1 and list(s["pass_at_k"]) == ["pass@1"]

@@ -18,7 +18,7 @@ from pypdf import PdfReader
 
 from pipeline.record import RECORD_FILE
 from report.fmt import num, pct, ppl
-from report.make import make_report
+from report.outputs import make_report
 from report.render import environment, module
 from tests.fixtures.records import add_to_matrix, update_record, write_fixture_set
 

@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.config import load_matrix
 from pipeline.record import write_record
-from report.make import make_report
+from report.outputs import make_report
 from tests.fixtures.records import build_record, update_record, write_fixture_set
 
 # baseline and its two seed replicas: mean 3.000, standard deviation 0.010, band 2.980-3.020

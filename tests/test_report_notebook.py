@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from pipeline.record import RECORD_FILE
-from report.make import make_report
+from report.outputs import make_report
 from tests.fixtures.records import update_record, write_fixture_set
 
 LINES = [

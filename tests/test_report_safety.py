@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from report.load import ReportError
-from report.make import make_report
+from report.outputs import make_report
 from tests.fixtures.records import FixtureSet, update_record, write_fixture_set
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,7 +72,7 @@ def render(results: Path, matrix: Path, out: Path, *extra: str) -> subprocess.Co
 def test_a_failed_render_leaves_the_previous_set_whole(
     one_run: FixtureSet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import report.make
+    import report.outputs
 
     out = tmp_path / "build"
     make_report(one_run.results, out, matrix=one_run.matrix, notebooks=False)
@@ -83,7 +83,7 @@ def test_a_failed_render_leaves_the_previous_set_whole(
         def broken(*args: Any, _error=error, **kwargs: Any) -> list[str]:
             raise _error("boom")
 
-        monkeypatch.setattr(report.make, "write_pdf", broken)  # after md and html are rendered
+        monkeypatch.setattr(report.outputs, "write_pdf", broken)  # after md and html are rendered
         with pytest.raises(error):
             make_report(one_run.results, out, matrix=one_run.matrix, notebooks=False)
         after = {p.name: p.read_bytes() for p in out.glob("report.*")}

@@ -11,7 +11,7 @@ import pytest
 from pypdf import PdfReader
 
 from report.load import ReportError
-from report.make import make_report
+from report.outputs import make_report
 from tests.fixtures.records import FixtureSet, write_fixture_set
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from report import fmt
+from report.context import data_view
 from report.highlight import highlight
 from report.load import INVALID, MISSING, Entry, default_profile
 from report.render import url_fetcher
-from report.sections import data_view
 from report.view import best, experiment_view
 
 
@@ -148,7 +148,7 @@ def test_profile_defaults_to_the_records_profile(
 
 
 def test_report_date_is_reproducible(monkeypatch: pytest.MonkeyPatch) -> None:
-    from report.build import report_date
+    from report.context import report_date
 
     runs = [
         entry({"environment": {"ended_at": "2025-03-02T10:00:00+00:00"}}),

@@ -19,7 +19,7 @@ from markupsafe import Markup
 from pipeline.cache import FILE_MODE, write_atomic
 from pipeline.config import ROOT
 
-from .build import build_context
+from .context import build_context
 from .figures import Figures
 from .load import ReportInputError, load_entries
 from .notebooks import export_html, write_notebooks

@@ -1,19 +1,31 @@
-"""Stage 2b: entries -> the template context, drawing the figures it needs on the way."""
+"""Stage 2b: entries -> the template context (the view model): every experiment's view, the
+shared sections (architecture, data) read from the records, and the figures they need."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections import Counter
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .band import Band, baseline_band, is_seed_replica, judge
+from pipeline.model import analytic_parameters
+
+from .band import Band, baseline_band, is_seed_replica, mark_verdicts
 from .figures import Figures
 from .highlight import stylesheet
 from .load import Entry
-from .sections import architectures, data_view
-from .view import Experiment, best, experiment_view
+from .view import (
+    CODEGEN_COLUMNS,
+    SUMMARY_COLUMNS,
+    ExperimentView,
+    Figure,
+    best,
+    dig,
+    experiment_view,
+)
 
 
 def report_date(entries: list[Entry]) -> str:
@@ -43,7 +55,7 @@ def build_context(
     where a figure has to say why a bar is missing; `band_label` names the band in figures."""
     experiments = [experiment_view(e, i == 0) for i, e in enumerate(entries)]
     band = baseline_band(experiments)
-    judge(experiments, band)
+    mark_verdicts(experiments, band)
     for exp in experiments:
         if exp.has_curves:
             exp.figures["curves"] = figures.get(
@@ -66,6 +78,8 @@ def build_context(
         "corpora": _unique([(r.get("data") or {}).get("source") for r in records]),
         "state_counts": sorted(Counter(e.state for e in experiments).items(), key=_state_order),
         "experiments": experiments,
+        "summary_columns": SUMMARY_COLUMNS,
+        "codegen_columns": CODEGEN_COLUMNS,
         # a seed replica is the baseline again: the best run is judged among the others
         "best": best([e for e in experiments if e.is_baseline or not is_seed_replica(e)]),
         "band": band,
@@ -84,14 +98,14 @@ def _state_order(item: tuple[str, int]) -> int:
 
 
 def _across(
-    experiments: list[Experiment],
+    experiments: list[ExperimentView],
     figures: Figures,
     data: dict[str, Any] | None,
     states: dict[str, str],
     band: Band | None = None,
     band_label: str = "baseline seeds",
 ) -> dict[str, Any]:
-    def note(e: Experiment) -> str:
+    def note(e: ExperimentView) -> str:
         return states.get(e.state, e.state)
 
     # With a band, its members are drawn as the band (shaded), not one line each.
@@ -112,12 +126,12 @@ def _across(
         "perplexity": figures.get(
             "perplexity", "bars",
             [(e.name, e.colour, e.perplexity, "∞ (overflow)" if e.perplexity == float("inf") else note(e)) for e in experiments],
-            "perplexity on the validation split (log scale)", True, 2, span,
+            "perplexity on the validation split (log scale)", log=True, digits=2, span=span,
         ),
         "throughput": figures.get(
             "throughput", "bars",
             [(e.name, e.colour, e.tokens_per_second, note(e)) for e in experiments],
-            "training throughput (tokens per second)", False, 0,
+            "training throughput (tokens per second)", log=False, digits=0,
         ),
         "libraries": None,
     }  # fmt: skip
@@ -125,3 +139,85 @@ def _across(
         rows = [(str(x.get("name")), float(x.get("bytes") or 0)) for x in data["libraries"]]
         out["libraries"] = figures.get("libraries", "libraries", rows)
     return out
+
+
+PARTS = ("embeddings", "attention", "mlp", "norms", "head")
+
+
+@dataclass
+class Architecture:
+    config: dict[str, Any]
+    parameters: dict[str, int]
+    analytic: dict[str, int]
+    experiments: list[str]
+    head_dim: int
+    inner: int
+    figures: dict[str, Figure] = field(default_factory=dict)
+
+    @property
+    def parts(self) -> list[tuple[str, int, float]]:
+        total = self.parameters.get("total") or 0
+        return [(p, self.parameters.get(p, 0), self.parameters.get(p, 0) / total) for p in PARTS]
+
+
+def architectures(experiments: list[ExperimentView]) -> list[Architecture]:
+    """One entry per distinct model config among the records (usually one for the matrix)."""
+    found: dict[str, Architecture] = {}
+    for exp in experiments:
+        config = dig(exp.entry.record, "model", "config")
+        if not isinstance(config, dict) or not {"n_layer", "n_head", "n_embd"} <= set(config):
+            continue
+        key = json.dumps(config, sort_keys=True)
+        if key in found:
+            found[key].experiments.append(exp.name)
+            continue
+        try:
+            analytic = analytic_parameters(config)
+        except (KeyError, TypeError):
+            analytic = {}
+        recorded = dig(exp.entry.record, "model", "parameters")
+        found[key] = Architecture(
+            config=config,
+            parameters=recorded if isinstance(recorded, dict) and recorded else analytic,
+            analytic=analytic,
+            experiments=[exp.name],
+            head_dim=config["n_embd"] // config["n_head"],
+            inner=config.get("n_inner") or 4 * config["n_embd"],
+        )
+    return list(found.values())
+
+
+DATA_KEYS = (
+    "source", "keywords", "files_seen", "files_kept", "bytes_kept", "filtered", "dedup_removed",
+    "train_files", "valid_files", "train_bytes", "valid_bytes", "libraries", "train_tokens",
+    "valid_tokens", "vocab_size", "chunking_mode", "context_length", "train_chunks",
+    "valid_chunks", "tokens_dropped", "tokenizer", "subset_removed", "tokens_dropped_by_mode",
+)  # fmt: skip
+
+
+def data_view(experiments: list[ExperimentView]) -> tuple[dict[str, Any] | None, str | None]:
+    """The data part of the first complete record (else of the first record that has one),
+    with every schema key present (None when the record lacks it) so templates can test it."""
+    ordered = sorted(experiments, key=lambda e: e.state != "complete")
+    for exp in ordered:
+        data = dig(exp.entry.record, "data")
+        if isinstance(data, dict) and data:
+            view = {k: data.get(k) for k in DATA_KEYS}
+            view["filtered"] = list((data.get("filtered") or {}).items())
+            libraries = [x for x in data.get("libraries") or [] if isinstance(x, dict)]
+            view["libraries"] = sorted(libraries, key=lambda x: -(x.get("bytes") or 0))[:10]
+            view["libraries_total"] = len(libraries)
+            view["parts"] = [
+                {"name": name, **entry}
+                for name, entry in (data.get("parts") or {}).items()
+                if isinstance(entry, dict)
+            ]
+            view["prompts_dropped"] = (data.get("filtered") or {}).get("contains_prompt")
+            tok = data.get("tokenizer") or {}
+            view["tokenizer"] = {
+                k: tok.get(k)
+                for k in ("name", "kind", "path", "vocab_size", "chars_per_token", "special_tokens",
+                          "sample_line", "sample_tokens")
+            }  # fmt: skip
+            return view, exp.name
+    return None, None
