@@ -16,6 +16,7 @@ from typing import Any
 
 from pipeline.config import ROOT, Experiment
 from pipeline.eta import ETA, tokens_per_step
+from pipeline.hub import push_experiment
 from pipeline.model_card import write_card
 from pipeline.record import (
     LOSS_NORMALIZATION,
@@ -126,6 +127,7 @@ def run_experiment(exp: Experiment, results: Path, cache: Path) -> dict[str, Any
     from pipeline.model import build_model, gpt2_config_values, parameter_breakdown
     from pipeline.prompts import complete, evaluation_prompts, sample_summary
     from pipeline.stages import stage
+    from pipeline.tensorboard_logs import runs_folder
     from pipeline.throughput import training_section
     from pipeline.train import (
         DivergenceStop,
@@ -191,6 +193,7 @@ def run_experiment(exp: Experiment, results: Path, cache: Path) -> dict[str, Any
         trainer = make_trainer(
             model, data.tokenizer, data.chunks, cfg["training"], speed, ckpt_dir, cfg["seed"],
             callbacks=[divergence, budget, clock, ETA.callback(tokens_per_step(cfg))],
+            tensorboard_dir=runs_folder(cfg, folder, bool(resume)) if is_main() else None,
         )  # fmt: skip
         if resume:
             print(f"    resuming from the last checkpoint in {relative(ckpt_dir)}")
@@ -248,7 +251,7 @@ def run_experiment(exp: Experiment, results: Path, cache: Path) -> dict[str, Any
         message = str(e).strip().splitlines()[0] if str(e).strip() else ""
         record["error"] = f"{type(e).__name__}: {message}"
         traceback.print_exc()
-    return finish(record, folder)
+    return push_experiment(finish(record, folder), results)  # [hub] push: after the record
 
 
 def finish(record: dict[str, Any], folder: Path) -> dict[str, Any]:

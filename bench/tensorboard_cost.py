@@ -1,0 +1,110 @@
+"""What TensorBoard logging costs: the same training with and without report_to=["tensorboard"].
+
+(Not named tensorboard.py: as a script its folder comes first on sys.path, and it would
+shadow the tensorboard package.)
+
+    python bench/tensorboard_cost.py [--profile cpu] [--steps N] [--repeats 2] [--json out.json]
+
+The profile's baseline recipe through the project's make_trainer, on random tokens, with the
+profile's logging_steps, eval_steps and evaluation set size (what a TensorBoard run writes at).
+Runs alternate off, on, on, off, ... so that a machine whose speed drifts (other jobs on it)
+weighs on both alike; the ratio is the median of train() wall times, on / off. The one-time
+import of torch.utils.tensorboard, paid once per process, is timed apart in a fresh process.
+Goal: on / off < 1.02 (then [logging] tensorboard is on by default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from datasets import Dataset
+from transformers import set_seed
+from transformers.trainer_callback import ProgressCallback
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from pipeline.config import load_matrix  # noqa: E402
+from pipeline.model import build_model, gpt2_config_values  # noqa: E402
+from pipeline.train import make_trainer, resolve_speed  # noqa: E402
+
+IMPORT_PROBE = (
+    "import time, torch; t = time.perf_counter(); import torch.utils.tensorboard; "
+    "print(time.perf_counter() - t)"
+)
+
+
+def train_once(cfg: dict, steps: int, tensorboard: bool, tmp: Path, run: int) -> float:
+    """Seconds of trainer.train() (evaluations included: they are logged too)."""
+    context, vocab = cfg["chunking"]["context_length"], cfg["tokenizer"]["vocab_size"]
+    values = gpt2_config_values(cfg["model"]["preset"], vocab, context, 0, cfg["model"])
+    speed = resolve_speed(cfg["speed"])
+    torch.set_num_threads(speed["threads"])  # as the runner does
+    set_seed(0)
+    model = build_model(values, speed["attn_implementation"])
+    training = dict(cfg["training"], max_steps=steps, save_steps=10**6)
+    per_step = training["per_device_train_batch_size"] * training["gradient_accumulation_steps"]
+    gen = torch.Generator().manual_seed(0)
+    ids = torch.randint(1, vocab, (per_step * steps, context), generator=gen).numpy()
+    n_eval = int(training.get("max_eval_samples", 64))
+    data = {"train": Dataset.from_dict({"input_ids": ids}),
+            "valid": Dataset.from_dict({"input_ids": ids[:n_eval]})}  # fmt: skip
+    out = tmp / f"run{run}"
+    runs = out / "runs" if tensorboard else None
+    trainer = make_trainer(model, None, data, training, speed, out, 0, [], tensorboard_dir=runs)
+    trainer.args.save_strategy = "no"
+    trainer.remove_callback(ProgressCallback)
+    start = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - start
+    if tensorboard:
+        assert any(runs.glob("events.out.tfevents.*")), "no event file written"
+    return seconds
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--profile", default="cpu")
+    p.add_argument("--steps", type=int, default=None, help="default: the profile's max_steps")
+    p.add_argument("--repeats", type=int, default=2, help="pairs of (off, on) runs")
+    p.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = p.parse_args()
+    cfg = load_matrix(args.profile)[0].config
+    steps = args.steps or cfg["training"]["max_steps"]
+    probe = subprocess.run([sys.executable, "-c", IMPORT_PROBE], capture_output=True, text=True)
+    import_s = float(probe.stdout.strip().splitlines()[-1]) if probe.returncode == 0 else None
+    import torch.utils.tensorboard  # noqa: F401  (paid once per process: measured above)
+
+    t = cfg["training"]
+    print(f"profile {args.profile}: {steps} steps, logging every {t['logging_steps']}, "
+          f"evaluation every {t['eval_steps']} on {t['max_eval_samples']} blocks")  # fmt: skip
+    times: dict[bool, list[float]] = {False: [], True: []}
+    with tempfile.TemporaryDirectory(prefix="bench-tensorboard-") as tmp:
+        train_once(cfg, min(steps, 10), False, Path(tmp), -1)  # warm-up: first-run costs
+        order = [False, True, True, False] * args.repeats
+        for i, tensorboard in enumerate(order[: 2 * args.repeats]):
+            seconds = train_once(cfg, steps, tensorboard, Path(tmp), i)
+            times[tensorboard].append(seconds)
+            print(f"  tensorboard {'on ' if tensorboard else 'off'}  {seconds:7.2f} s", flush=True)
+    off, on = statistics.median(times[False]), statistics.median(times[True])
+    ratio = on / off
+    shown = f"{import_s:.2f} s" if import_s is not None else "not measured"
+    print(f"median train(): off {off:.2f} s, on {on:.2f} s")
+    print(f"ratio tensorboard on / off: {ratio:.4f} ({(ratio - 1) * 100:+.2f} %; goal < +2 %)")
+    print(f"one-time import of torch.utils.tensorboard: {shown} per process")
+    if args.json:
+        args.json.write_text(json.dumps({"profile": args.profile, "steps": steps,
+                                         "seconds": {"off": times[False], "on": times[True]},
+                                         "ratio": ratio, "import_s": import_s}, indent=2))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
