@@ -23,7 +23,7 @@ from pipeline.validate import check_values
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPERIMENTS_DIR = ROOT / "experiments"
-PROFILES = ("cpu", "gpu", "micro")
+PROFILES = ("cpu", "gpu", "colab", "micro")
 # Sections whose values change speed but not what is learned: outside the identity hash.
 SPEED_SECTION = "speed"
 # Where logs and weights go (TensorBoard, the Hub) does not change what is learned either.
