@@ -27,6 +27,7 @@ Shape of schema 1 (every key present; values may be null where noted):
     prompts: [{name, prompt, completion, decoding: {...}, checks: {syntax_valid, patterns}}]
     weights: str | null                # save_pretrained folder, relative to the results folder
                                        # (older records: to the project root; pipeline.weights)
+    hub: {repo_id, pushed, url, error}  # only when [hub] push is on (pipeline/hub.py)
 
 Non-finite floats (a diverged loss, an overflowing perplexity) are stored as the strings
 "inf", "-inf" and "nan" so the file stays strict JSON; `number()` turns them back.
