@@ -8,8 +8,10 @@ shadow the tensorboard package.)
 The profile's baseline recipe through the project's make_trainer, on random tokens, with the
 profile's logging_steps, eval_steps and evaluation set size (what a TensorBoard run writes at).
 Runs alternate off, on, on, off, ... so that a machine whose speed drifts (other jobs on it)
-weighs on both alike; the ratio is the median of train() wall times, on / off. The one-time
-import of torch.utils.tensorboard, paid once per process, is timed apart in a fresh process.
+weighs on both alike; the ratio is the median of train() wall times, on / off. On a shared
+machine that ratio is noisy, so the time spent inside the TensorBoard callback is added up too
+(its direct cost, as a share of train()). The one-time import of torch.utils.tensorboard, paid
+once per process, is timed apart in a fresh process.
 Goal: on / off < 1.02 (then [logging] tensorboard is on by default).
 """
 
@@ -40,8 +42,34 @@ IMPORT_PROBE = (
 )
 
 
-def train_once(cfg: dict, steps: int, tensorboard: bool, tmp: Path, run: int) -> float:
-    """Seconds of trainer.train() (evaluations included: they are logged too)."""
+def time_callback(trainer) -> list[float]:
+    """Wrap the TensorBoardCallback's hooks to add up their own seconds: what it costs
+    directly, free of the run-to-run noise of a shared machine (its writer thread appends
+    the few bytes of each event; that is left out)."""
+    from transformers.integrations import TensorBoardCallback
+
+    spent = [0.0]
+    for callback in trainer.callback_handler.callbacks:
+        if isinstance(callback, TensorBoardCallback):
+            for hook in ("on_train_begin", "on_log", "on_train_end"):
+                original = getattr(callback, hook)
+
+                def timed(*args, _original=original, **kwargs):
+                    start = time.perf_counter()
+                    try:
+                        return _original(*args, **kwargs)
+                    finally:
+                        spent[0] += time.perf_counter() - start
+
+                setattr(callback, hook, timed)
+    return spent
+
+
+def train_once(
+    cfg: dict, steps: int, tensorboard: bool, tmp: Path, run: int
+) -> tuple[float, float]:
+    """Seconds of trainer.train() (evaluations included: they are logged too), and of them the
+    seconds inside the TensorBoard callback."""
     context, vocab = cfg["chunking"]["context_length"], cfg["tokenizer"]["vocab_size"]
     values = gpt2_config_values(cfg["model"]["preset"], vocab, context, 0, cfg["model"])
     speed = resolve_speed(cfg["speed"])
@@ -60,12 +88,13 @@ def train_once(cfg: dict, steps: int, tensorboard: bool, tmp: Path, run: int) ->
     trainer = make_trainer(model, None, data, training, speed, out, 0, [], tensorboard_dir=runs)
     trainer.args.save_strategy = "no"
     trainer.remove_callback(ProgressCallback)
+    spent = time_callback(trainer)
     start = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - start
     if tensorboard:
         assert any(runs.glob("events.out.tfevents.*")), "no event file written"
-    return seconds
+    return seconds, spent[0]
 
 
 def main() -> None:
@@ -87,23 +116,33 @@ def main() -> None:
     print(f"profile {args.profile}: {steps} steps, logging every {t['logging_steps']}, "
           f"evaluation every {t['eval_steps']} on {t['max_eval_samples']} blocks")  # fmt: skip
     times: dict[bool, list[float]] = {False: [], True: []}
+    inside: list[float] = []  # share of each TensorBoard run's train() spent in the callback
     with tempfile.TemporaryDirectory(prefix="bench-tensorboard-") as tmp:
         train_once(cfg, min(steps, 10), False, Path(tmp), -1)  # warm-up: first-run costs
         order = [False, True, True, False] * args.repeats
         for i, tensorboard in enumerate(order[: 2 * args.repeats]):
-            seconds = train_once(cfg, steps, tensorboard, Path(tmp), i)
+            seconds, callback_s = train_once(cfg, steps, tensorboard, Path(tmp), i)
             times[tensorboard].append(seconds)
-            print(f"  tensorboard {'on ' if tensorboard else 'off'}  {seconds:7.2f} s", flush=True)
+            note = f"  (in the callback: {callback_s:.3f} s)" if tensorboard else ""
+            print(
+                f"  tensorboard {'on ' if tensorboard else 'off'}  {seconds:7.2f} s{note}",
+                flush=True,
+            )
+            if tensorboard:
+                inside.append(callback_s / seconds)
     off, on = statistics.median(times[False]), statistics.median(times[True])
     ratio = on / off
     shown = f"{import_s:.2f} s" if import_s is not None else "not measured"
     print(f"median train(): off {off:.2f} s, on {on:.2f} s")
     print(f"ratio tensorboard on / off: {ratio:.4f} ({(ratio - 1) * 100:+.2f} %; goal < +2 %)")
+    share = statistics.median(inside)
+    print(f"time inside the TensorBoard callback: {share * 100:.3f} % of train() (median)")
     print(f"one-time import of torch.utils.tensorboard: {shown} per process")
     if args.json:
         args.json.write_text(json.dumps({"profile": args.profile, "steps": steps,
                                          "seconds": {"off": times[False], "on": times[True]},
-                                         "ratio": ratio, "import_s": import_s}, indent=2))  # fmt: skip
+                                         "ratio": ratio, "callback_share": share,
+                                         "import_s": import_s}, indent=2))  # fmt: skip
 
 
 if __name__ == "__main__":
