@@ -50,11 +50,11 @@ setup: $(SETUP) $(DOWNLOADS) ## create .venv, install the pinned requirements, f
 # stamp is written all the same: `make fetch` tries again).
 $(DOWNLOADS): | $(SETUP)
 	$(PYTHON) -m pipeline.fetch --dest $(@D)
-	@touch $@
+	@mkdir -p $(@D) && touch $@  # also when every download failed (no folder yet)
 
 fetch: $(SETUP) ## download the example sdists the corpus uses (again, if one failed)
 	$(PYTHON) -m pipeline.fetch --dest $(dir $(DOWNLOADS))
-	@touch $(DOWNLOADS)
+	@mkdir -p $(dir $(DOWNLOADS)) && touch $(DOWNLOADS)
 
 $(VENV)/.installed: requirements.txt
 	@start=$$(date +%s); \
