@@ -4,6 +4,7 @@
 shadow the tensorboard package.)
 
     python bench/tensorboard_cost.py [--profile cpu] [--steps N] [--repeats 2] [--json out.json]
+    python bench/tensorboard_cost.py --hooks-only [--train-seconds 45]   # seconds, no training
 
 The profile's baseline recipe through the project's make_trainer, on random tokens, with the
 profile's logging_steps, eval_steps and evaluation set size (what a TensorBoard run writes at).
@@ -97,6 +98,44 @@ def train_once(
     return seconds, spent[0]
 
 
+def hooks_only(cfg: dict, steps: int, tmp: Path) -> float:
+    """Seconds of the TensorBoardCallback's own work for one experiment, without training: its
+    hooks called with the real arguments and model, one log per logging step and one per
+    evaluation (step 0, each eval_steps, the final one), as the Trainer calls them. On a
+    machine too busy for the wall-time ratio this is the cost that matters, against a
+    training time measured elsewhere (--train-seconds)."""
+    from transformers import TrainerControl, TrainerState
+    from transformers.integrations import TensorBoardCallback
+
+    from pipeline.train import training_arguments
+
+    t, speed = cfg["training"], resolve_speed(cfg["speed"])
+    values = gpt2_config_values(
+        cfg["model"]["preset"], cfg["tokenizer"]["vocab_size"],
+        cfg["chunking"]["context_length"], 0, cfg["model"],
+    )  # fmt: skip
+    model = build_model(values, speed["attn_implementation"])
+    args = training_arguments(dict(t, max_steps=steps), speed, tmp / "hooks", 0, True)
+    state, control = TrainerState(), TrainerControl()
+    callback = TensorBoardCallback()
+    callback.logging_dir = str(tmp / "hooks" / "runs")
+    train_log = {"loss": 3.21, "grad_norm": 0.5, "learning_rate": 1e-3, "epoch": 0.1}
+    eval_log = {"eval_loss": 3.3, "eval_accuracy": 0.4, "eval_key_token_loss": 2.0,
+                "eval_key_token_accuracy": 0.5, "eval_runtime": 1.0,
+                "eval_samples_per_second": 100.0, "eval_steps_per_second": 2.0, "epoch": 0.1}  # fmt: skip
+    start = time.perf_counter()
+    callback.on_train_begin(args, state, control, model=model)
+    for step in range(0, steps + 1):
+        state.global_step = step
+        if step and step % t["logging_steps"] == 0:
+            callback.on_log(args, state, control, logs=train_log)
+        if step % t["eval_steps"] == 0:
+            callback.on_log(args, state, control, logs=eval_log)
+    callback.on_log(args, state, control, logs=eval_log)  # the final evaluate()
+    callback.on_train_end(args, state, control)
+    return time.perf_counter() - start
+
+
 def main() -> None:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -105,9 +144,23 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=None, help="default: the profile's max_steps")
     p.add_argument("--repeats", type=int, default=2, help="pairs of (off, on) runs")
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
+    p.add_argument("--hooks-only", action="store_true",
+                   help="time the callback's hooks alone (no training), against --train-seconds")  # fmt: skip
+    p.add_argument("--train-seconds", type=float, default=45.0,
+                   help="training time per experiment to compare with (cpu profile: ~45 s)")  # fmt: skip
     args = p.parse_args()
     cfg = load_matrix(args.profile)[0].config
     steps = args.steps or cfg["training"]["max_steps"]
+    if args.hooks_only:
+        with tempfile.TemporaryDirectory(prefix="bench-tensorboard-") as tmp:
+            import torch.utils.tensorboard  # noqa: F401  (the import is not the hooks' cost)
+
+            runs = [hooks_only(cfg, steps, Path(tmp) / str(i)) for i in range(5)]
+        best = min(runs)  # the least disturbed of five
+        print(f"profile {args.profile}: the TensorBoard hooks of one {steps}-step experiment take "
+              f"{best:.3f} s (min of 5: {', '.join(f'{r:.3f}' for r in runs)}); against "
+              f"{args.train_seconds:g} s of training: {best / args.train_seconds * 100:.2f} %")  # fmt: skip
+        return
     probe = subprocess.run([sys.executable, "-c", IMPORT_PROBE], capture_output=True, text=True)
     import_s = float(probe.stdout.strip().splitlines()[-1]) if probe.returncode == 0 else None
     import torch.utils.tensorboard  # noqa: F401  (paid once per process: measured above)
