@@ -11,6 +11,9 @@ RESULTS ?= results
 OUT     ?= build
 JOBS    ?=
 export JOBS
+MATRIX  ?=
+# MATRIX=file.toml runs (and reports) that matrix instead of experiments/matrix.toml
+MATRIX_ARG := $(if $(MATRIX),--matrix $(MATRIX))
 export PROFILE PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=true
 
 # With the default PYTHON the project's own venv is built; with PYTHON=python3 (a cluster module,
@@ -31,14 +34,14 @@ DOWNLOADS := cache/downloads/.fetched
 .PHONY: fetch help all setup examples-report check-env check-env-pipeline check-env-report data experiments experiment list report test test-fast lint format bench bench-fixed-time clean distclean
 
 help: ## list the targets
-	@echo "Usage: make <target> [PROFILE=cpu|gpu|micro] [NAME=experiment] [PYTHON=python3] [JOBS=1|2]"
+	@echo "Usage: make <target> [PROFILE=cpu|gpu|colab|micro] [NAME=experiment] [PYTHON=python3] [MATRIX=file.toml] [JOBS=1|2]"
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 all: $(SETUP) $(DOWNLOADS) ## venv, data, every experiment not yet up to date, then the report
 	@start=$$(date +%s); status=0; \
-	$(PYTHON) -m pipeline --results $(RESULTS) run || status=$$?; \
+	$(PYTHON) -m pipeline --results $(RESULTS) $(MATRIX_ARG) run || status=$$?; \
 	if [ $$status -eq 2 ]; then exit 2; fi; \
-	$(PYTHON) -m report --results $(RESULTS) --out $(OUT); \
+	$(PYTHON) -m report --results $(RESULTS) $(MATRIX_ARG) --out $(OUT); \
 	echo "make all: $$(( $$(date +%s) - start )) s; report in $(OUT)/report.pdf"; \
 	exit $$status
 
@@ -49,11 +52,11 @@ setup: $(SETUP) $(DOWNLOADS) ## create .venv, install the pinned requirements, f
 # stamp is written all the same: `make fetch` tries again).
 $(DOWNLOADS): | $(SETUP)
 	$(PYTHON) -m pipeline.fetch --dest $(@D)
-	@touch $@
+	@mkdir -p $(@D) && touch $@  # also when every download failed (no folder yet)
 
 fetch: $(SETUP) ## download the example sdists the corpus uses (again, if one failed)
 	$(PYTHON) -m pipeline.fetch --dest $(dir $(DOWNLOADS))
-	@touch $(DOWNLOADS)
+	@mkdir -p $(dir $(DOWNLOADS)) && touch $(DOWNLOADS)
 
 $(VENV)/.installed: requirements.txt
 	@start=$$(date +%s); \
@@ -70,20 +73,20 @@ check-env-pipeline check-env-report: check-env-%:
 	$(PYTHON) -m pipeline.requirements $*
 
 data: $(SETUP_PIPELINE) $(DOWNLOADS) ## build corpus, tokenizer and chunks (cached in cache/)
-	$(PYTHON) -m pipeline --results $(RESULTS) data
+	$(PYTHON) -m pipeline --results $(RESULTS) $(MATRIX_ARG) data
 
 experiments: $(SETUP_PIPELINE) $(DOWNLOADS) ## run every experiment whose record is missing or out of date
-	$(PYTHON) -m pipeline --results $(RESULTS) run
+	$(PYTHON) -m pipeline --results $(RESULTS) $(MATRIX_ARG) run
 
 experiment: $(SETUP_PIPELINE) $(DOWNLOADS) ## rerun one experiment, always: make experiment NAME=lr-x4
 	@test -n "$(NAME)" || { echo "usage: make experiment NAME=<name>  (names: make list)"; exit 2; }
-	$(PYTHON) -m pipeline --results $(RESULTS) experiment $(NAME)
+	$(PYTHON) -m pipeline --results $(RESULTS) $(MATRIX_ARG) experiment $(NAME)
 
 list: $(SETUP_PIPELINE) ## list the experiments and whether each is up to date
-	$(PYTHON) -m pipeline --results $(RESULTS) list
+	$(PYTHON) -m pipeline --results $(RESULTS) $(MATRIX_ARG) list
 
 report: $(SETUP_REPORT) ## render report.md/.html/.pdf from the records only (no training)
-	$(PYTHON) -m report --results $(RESULTS) --out $(OUT)
+	$(PYTHON) -m report --results $(RESULTS) $(MATRIX_ARG) --out $(OUT)
 
 examples-report: $(SETUP_REPORT) ## re-render examples/gpu-*/report from their GPU records
 	for e in gpu-h100 gpu-h200; do \

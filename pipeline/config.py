@@ -15,14 +15,18 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.cache import key_hash
+from pipeline.hub import check_config as check_hub
 from pipeline.inputs import check_files, check_memory, machine_memory, read_text
+from pipeline.tensorboard_logs import check_config as check_tensorboard
 from pipeline.validate import check_values
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPERIMENTS_DIR = ROOT / "experiments"
-PROFILES = ("cpu", "gpu", "micro")
+PROFILES = ("cpu", "gpu", "colab", "micro")
 # Sections whose values change speed but not what is learned: outside the identity hash.
 SPEED_SECTION = "speed"
+# Where logs and weights go (TensorBoard, the Hub) does not change what is learned either.
+NON_IDENTITY_SECTIONS = (SPEED_SECTION, "logging", "hub")
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -74,8 +78,9 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def config_hash(config: dict[str, Any]) -> str:
-    """Identity of an experiment: every resolved value except the speed section."""
-    ident = {k: v for k, v in config.items() if k != SPEED_SECTION}
+    """Identity of an experiment: every resolved value except the speed, logging and hub
+    sections (a config without the latter two hashes as it did before they existed)."""
+    ident = {k: v for k, v in config.items() if k not in NON_IDENTITY_SECTIONS}
     return key_hash(ident)
 
 
@@ -128,6 +133,8 @@ def load_matrix(
         errors += unknown_keys(base, entry, f"experiment {name!r}")
         config = merge(base, entry)
         problems = type_errors(defaults, config) + validate(config, check_training_args)
+        problems += check_hub(config, name, check_training_args)  # [hub], [logging]
+        problems += check_tensorboard(config, check_training_args)
         errors += [f"experiment {name!r}: {e}" for e in first_per_key(problems)]
         experiments.append(Experiment(name, description, profile, config, flatten(entry)))
     # TOML itself rejects duplicate tables, so names are unique by construction.

@@ -21,6 +21,7 @@ from pipeline.data import Data, prepare_data, stage
 from pipeline.environment import environment, is_main, main_process_first, now
 from pipeline.eta import ETA, tokens_per_step
 from pipeline.evaluate import evaluation_section
+from pipeline.hub import push_experiment
 from pipeline.humaneval import evaluate_humaneval
 from pipeline.model import build_model, gpt2_config_values, parameter_breakdown
 from pipeline.model_card import write_card
@@ -34,6 +35,7 @@ from pipeline.record import (
     read_record,
     write_record,
 )
+from pipeline.tensorboard_logs import runs_folder
 from pipeline.throughput import StepClock, training_section
 from pipeline.train import DivergenceStop, TimeBudget, make_trainer, resolve_speed
 from pipeline.weights import IDENTITY_FILE, last_checkpoint, save_weights
@@ -57,7 +59,7 @@ def run_experiment(exp: Experiment, results: Path, cache: Path) -> Record:
         message = str(e).strip().splitlines()[0] if str(e).strip() else ""
         record["error"] = f"{type(e).__name__}: {message}"
         traceback.print_exc()
-    return finish(record, folder)
+    return push_experiment(finish(record, folder), results)  # [hub] push: after the record
 
 
 def _run(exp: Experiment, record: Record, results: Path, cache: Path) -> bool:
@@ -135,6 +137,7 @@ def _train(
     trainer = make_trainer(
         model, data.tokenizer, data.chunks, cfg["training"], speed, ckpt_dir, cfg["seed"],
         callbacks=[divergence, budget, clock, ETA.callback(tokens_per_step(cfg))],
+        tensorboard_dir=runs_folder(cfg, folder, bool(resume)) if is_main() else None,
     )  # fmt: skip
     if resume:
         print(f"    resuming from the last checkpoint in {relative(ckpt_dir)}")

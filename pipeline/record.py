@@ -233,6 +233,13 @@ class Prompt(TypedDict):
     sampling: dict[str, Any]
 
 
+class Hub(TypedDict):
+    repo_id: str
+    pushed: bool
+    url: str | None
+    error: str | None  # one line: why the push failed
+
+
 class Record(TypedDict):
     schema: int
     status: Literal["complete", "failed", "diverged"]
@@ -254,6 +261,7 @@ class Record(TypedDict):
     # (older records: to the project root; pipeline.weights)
     # what a script changed in a record after the run (examples/*/correct_records.py)
     corrections: NotRequired[list[dict[str, Any]]]
+    hub: NotRequired[Hub]  # only when [hub] push is on (pipeline/hub.py)
 
 
 def new_record(exp: Experiment, environment: Environment) -> Record:

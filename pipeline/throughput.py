@@ -25,6 +25,7 @@ PEAK_BF16_FLOPS = {
     "L40": 181e12,
     "L40S": 362e12,
     "A10G": 70e12,
+    "T4": 65e12,  # no bf16: its fp16 tensor-core peak (Colab's free GPU, fp16 there)
 }
 
 

@@ -1,8 +1,8 @@
 """Training stage: transformers.Trainer over the chunked dataset.
 
 An experiment's [training] table is passed to TrainingArguments as it is; this module adds
-only what every run needs (evaluation at step 0, no external loggers, checkpoints for resume)
-and the [speed] settings.
+only what every run needs (evaluation at step 0, TensorBoard when [logging] asks, checkpoints
+for resume) and the [speed] settings.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ def collate(features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
 
 
 def bf16_supported() -> bool:
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
+    if torch.cuda.is_available():  # not emulated: a T4 "supports" bf16 at a fraction of fp16
+        return torch.cuda.is_bf16_supported(including_emulation=False)
     # CPUs with AVX512-BF16 or AMX run bf16 matmuls natively (1.5-1.8x over fp32 measured).
     try:
         flags = Path("/proc/cpuinfo").read_text()
@@ -50,7 +50,8 @@ def resolve_speed(speed: dict[str, Any]) -> dict[str, Any]:
         "device": "cuda" if cuda else "cpu",
         "bf16": bf16,
         "fp16": cuda and not bf16 and speed.get("fp16_fallback", True),
-        "tf32": bool(speed.get("tf32")) and cuda,
+        # TF32 exists from Ampere on; TrainingArguments refuses tf32=True before (a T4)
+        "tf32": bool(speed.get("tf32")) and cuda and torch.cuda.get_device_capability()[0] >= 8,
         "torch_compile": bool(speed.get("torch_compile")),
         # AdamW's fused CUDA kernel: one launch for every parameter instead of one per tensor.
         "fused_optimizer": bool(speed.get("fused_optimizer", True)) and cuda,
@@ -137,7 +138,11 @@ def token_metrics(key_ids: list[int]):
 
 
 def training_arguments(
-    train_cfg: dict[str, Any], speed: dict[str, Any], out_dir: Path, seed: int
+    train_cfg: dict[str, Any],
+    speed: dict[str, Any],
+    out_dir: Path,
+    seed: int,
+    tensorboard: bool = False,
 ) -> TrainingArguments:
     values = {k: v for k, v in train_cfg.items() if k not in LOCAL_TRAINING_KEYS}
     if speed.get("fused_optimizer") and values.get("optim", "adamw_torch") == "adamw_torch":
@@ -151,7 +156,7 @@ def training_arguments(
         logging_strategy="steps",
         save_strategy="steps",
         logging_nan_inf_filter=False,  # a NaN must show, so divergence is seen and recorded
-        report_to="none",
+        report_to=["tensorboard"] if tensorboard else "none",  # [logging]: the record is the log
         use_cpu=speed["device"] == "cpu",
         bf16=speed["bf16"],
         fp16=speed["fp16"],
@@ -215,8 +220,11 @@ def make_trainer(
     out_dir: Path,
     seed: int,
     callbacks: list | None = None,
+    tensorboard_dir: Path | None = None,
 ) -> Trainer:
-    args = training_arguments(train_cfg, speed, out_dir, seed)
+    from pipeline.tensorboard_logs import attach
+
+    args = training_arguments(train_cfg, speed, out_dir, seed, tensorboard_dir is not None)
     train = chunks["train"]
     if speed["torch_compile"]:
         train = whole_batches(train, args.per_device_train_batch_size * args.world_size)
@@ -224,7 +232,7 @@ def make_trainer(
     eval_n = min(len(valid), int(train_cfg.get("max_eval_samples", len(valid))))
     # Evenly spaced blocks: the first N would all come from the first few validation files.
     eval_rows = np.unique(np.linspace(0, len(valid) - 1, eval_n).round().astype(int))
-    return ProjectTrainer(
+    trainer = ProjectTrainer(
         chunked_loss=bool(speed.get("chunked_loss")),
         model=model,
         args=args,
@@ -238,3 +246,4 @@ def make_trainer(
         preprocess_logits_for_metrics=shrink_logits if tokenizer else None,
         callbacks=callbacks or [],
     )
+    return attach(trainer, tensorboard_dir)  # results/<name>/runs

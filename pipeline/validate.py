@@ -22,7 +22,7 @@ OVERRIDDEN_TRAINING_KEYS = {
     "logging_strategy": "logging runs every logging_steps",
     "save_strategy": "checkpoints are saved every save_steps",
     "logging_nan_inf_filter": "NaN losses are always logged (divergence detection)",
-    "report_to": "no external loggers: the record is the log",
+    "report_to": "use [logging] tensorboard (results/<name>/runs)",
     "use_cpu": "the device is chosen by the machine",
     "bf16": "use [speed] bf16",
     "fp16": "use [speed] bf16 (fp16 is its fallback on GPUs without bf16)",

@@ -21,12 +21,14 @@ description = "micro baseline"
 description = "micro, four times the learning rate"
 profile.micro.training.learning_rate = 2e-3
 humaneval = {enabled = true, subset = 3, n = 2, temperature = 0.8, max_new_tokens = 16}
+hub = {push = true, repo_id = "test-user/codegen-{name}"}  # offline here: the push must fail
 """
 
 
 def cli(module: str, *args: str, tmp: Path) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", module, *args]
     env = {"PATH": "/usr/bin:/bin", "PROFILE": "micro", "HF_HUB_OFFLINE": "1", "HOME": str(tmp)}
+    env |= {"HF_TOKEN": "hf_test", "HF_ENDPOINT": "http://127.0.0.1:9"}  # a push fails at once
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
 
 
@@ -120,6 +122,40 @@ def test_each_model_folder_has_a_hub_model_card_with_the_records_numbers(run):
         assert (
             f"{rec['training']['steps']} ({rec['training']['tokens_seen']:,} tokens)" in card.text
         )
+
+
+def test_tensorboard_events_hold_the_eval_loss_of_each_evaluation(run):
+    """results/<name>/runs, read back with TensorBoard's own event reader: eval/loss at every
+    evaluation step (step 0, each eval_steps, the final evaluate()) equals the record's
+    log_history, and train/loss is there at every logged step."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tmp, _, _ = run
+    for name in ("baseline", "lr-x4"):
+        history = record(tmp, name)["training"]["log_history"]
+        events = EventAccumulator(str(tmp / "results" / name / "runs"))
+        events.Reload()
+        evals = [(e.step, e.value) for e in events.Scalars("eval/loss")]
+        want = [(e["step"], e["eval_loss"]) for e in history if "eval_loss" in e]
+        assert [step for step, _ in evals] == [step for step, _ in want]
+        assert sorted({step for step, _ in want}) == [0, 3, 6]  # micro: eval_steps 3, 6 steps
+        for (_, got), (_, expected) in zip(evals, want, strict=True):
+            assert got == pytest.approx(expected, rel=1e-6)  # stored as float32
+        train = [e.step for e in events.Scalars("train/loss")]
+        assert train == [e["step"] for e in history if "loss" in e]
+
+
+def test_a_push_without_network_is_one_line_and_the_experiment_stays_complete(run):
+    tmp, _, first = run
+    rec = record(tmp, "lr-x4")
+    assert rec["status"] == "complete"
+    assert rec["hub"]["repo_id"] == "test-user/codegen-lr-x4" and rec["hub"]["pushed"] is False
+    assert rec["hub"]["error"].startswith("cannot reach the Hub")
+    (line,) = [x for x in first.stdout.splitlines() if "hub: push to" in x]
+    assert "test-user/codegen-lr-x4 failed" in line and "python -m pipeline.hub" in line
+    assert "Traceback" not in first.stderr
+    assert "hub" not in record(tmp, "baseline")  # push is opt-in
+    # the local folder is whole: the rerun below finds lr-x4 up to date (weights match)
 
 
 def test_rerun_skips_and_experiment_forces_one(run):

@@ -1,0 +1,55 @@
+"""TensorBoard logs of training ([logging] tensorboard): the Trainer's own TensorBoardCallback
+(report_to=["tensorboard"]) writing into results/<name>/runs, so that
+
+    tensorboard --logdir results
+
+shows every experiment side by side, named by its folder. Torch-free apart from attach().
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+from typing import Any
+
+RUNS_DIR = "runs"
+
+
+def check_config(config: dict[str, Any], check_installed: bool = True) -> list[str]:
+    """logging.tensorboard must be a boolean, and tensorboard importable when it is on (else the
+    Trainer would fail at its start, after the data stage)."""
+    value = (config.get("logging") or {}).get("tensorboard")
+    if not isinstance(value, bool):
+        return [
+            f"logging.tensorboard must be true or false (a TOML boolean, no quotes), got {value!r}"
+        ]
+    if value and check_installed and importlib.util.find_spec("tensorboard") is None:
+        return [
+            "logging.tensorboard is true but tensorboard is not installed: pip install "
+            "tensorboard (requirements.txt pins it), or set [logging] tensorboard = false"
+        ]
+    return []
+
+
+def runs_folder(config: dict[str, Any], folder: Path, resumed: bool) -> Path | None:
+    """Where this run's events go, or None when TensorBoard is off. A fresh (not resumed) run
+    starts an empty folder: a rerun's curve must not be drawn over the old one's."""
+    runs = folder / RUNS_DIR
+    if not resumed:
+        shutil.rmtree(runs, ignore_errors=True)
+    return runs if (config.get("logging") or {}).get("tensorboard") is True else None
+
+
+def attach(trainer, runs: Path | None):
+    """Point the Trainer's TensorBoardCallback at runs (TrainingArguments has no logging_dir
+    since transformers 5; the callback's default is inside output_dir, i.e. the checkpoints
+    folder, which is removed once the weights are saved)."""
+    if runs is None:
+        return trainer
+    from transformers.integrations import TensorBoardCallback
+
+    for callback in trainer.callback_handler.callbacks:
+        if isinstance(callback, TensorBoardCallback):
+            callback.logging_dir = str(runs)
+    return trainer

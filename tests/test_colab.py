@@ -1,0 +1,135 @@
+"""colab/lab.ipynb executed as a user runs it (nbclient), on CPU with the micro profile: it clones
+this checkout (its committed HEAD, by path: no network), checks the installed packages against
+requirements-colab.txt (pip --dry-run, offline), runs `make all PYTHON=python3` on a two-
+experiment matrix, and its outputs hold the summary table, the eval-loss figure and the files
+to download. Plus the fast checks of the Colab pieces: the profile and the requirements file."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from pipeline.config import load_matrix, select
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK = ROOT / "colab" / "lab.ipynb"
+MATRIX = """
+[baseline]
+description = "micro baseline"
+
+[lr-x4]
+description = "micro, four times the learning rate"
+profile.micro.training.learning_rate = 2e-3
+"""
+
+
+def outputs(nb, cell_id: str) -> tuple[str, dict]:
+    """(stdout text, {mime type: data}) of one cell, found by its id."""
+    (cell,) = [c for c in nb.cells if c.get("id") == cell_id]
+    text, data = "", {}
+    for out in cell.get("outputs", []):
+        if out["output_type"] == "stream":
+            text += out["text"]
+        elif out["output_type"] in ("display_data", "execute_result"):
+            data.update(out["data"])
+    return text, data
+
+
+@pytest.mark.slow
+def test_notebook_runs_the_micro_matrix_from_a_local_clone(tmp_path, monkeypatch):
+    from nbclient import NotebookClient
+
+    (tmp_path / "matrix.toml").write_text(MATRIX)
+    lab = tmp_path / "lab"
+    head = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "HEAD"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    for key, value in {
+        "LAB_REPO_URL": str(ROOT),  # a path: git clones the local checkout
+        "LAB_DIR": str(lab),
+        "LAB_PROFILE": "micro",
+        "LAB_MATRIX": str(tmp_path / "matrix.toml"),
+        "LAB_PIP_ARGS": "--dry-run --no-index",  # checks the file against this venv, installs nothing
+        # python3 of `make all PYTHON=python3` is this interpreter, as on Colab
+        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+        "PIP_INDEX_URL": "http://127.0.0.1:9/simple/",  # make's sdist fetch fails at once, offline
+        "HF_HUB_OFFLINE": "1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    client = NotebookClient(
+        nb, timeout=1200, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
+    client.execute()  # raises CellExecutionError, with the cell's output, if a cell fails
+
+    clone_text, _ = outputs(nb, "clone")
+    shown = [
+        line.split()[0] for line in clone_text.splitlines() if re.match(r"[0-9a-f]{7,} ", line)
+    ]
+    assert shown and head.startswith(shown[-1]), clone_text[-2000:]  # this checkout's HEAD
+    profile_text, _ = outputs(nb, "profile")
+    assert "device: CPU only; profile micro" in profile_text
+    run_text, _ = outputs(nb, "run")
+    assert "make all:" in run_text and "not complete" not in run_text, run_text[-3000:]
+
+    _, summary = outputs(nb, "summary")
+    table = summary["text/html"]
+    for name in ("baseline", "lr-x4"):
+        assert f">{name}</th>" in table  # the experiment's row
+    assert table.count(">complete</td>") == 2
+    _, figure = outputs(nb, "figure")
+    assert "<svg" in figure["image/svg+xml"]
+
+    download_text, _ = outputs(nb, "download")
+    assert f"report: {lab / 'build' / 'report.pdf'}" in download_text
+    with zipfile.ZipFile(lab / "build" / "records.zip") as z:
+        assert sorted(z.namelist()) == ["results/baseline/record.json", "results/lr-x4/record.json"]
+    assert list((lab / "results" / "baseline" / "runs").glob("events.out.tfevents.*"))
+
+
+def test_colab_profile_fits_a_t4():
+    """fp16 on a T4 (bf16 auto), the course's batch of 256 in micro-batches a T4's 15 GB hold,
+    and each experiment of the matrix the same tokens as the baseline (steps-half: half)."""
+    experiments = load_matrix("colab", check_training_args=False)
+    base = experiments[0].config
+    t = base["training"]
+    assert base["model"]["preset"] == "gpt2-small" and base["chunking"]["context_length"] == 128
+    assert t["per_device_train_batch_size"] * t["gradient_accumulation_steps"] == 256
+    assert t["per_device_train_batch_size"] <= 64 and base["speed"]["bf16"] == "auto"
+
+    def tokens(name: str) -> int:
+        t = select(experiments, name).config["training"]
+        return t["max_steps"] * t["per_device_train_batch_size"] * t["gradient_accumulation_steps"]
+
+    assert tokens("grad-accum-x4") == tokens("baseline") == 2 * tokens("steps-half")
+    assert (
+        select(experiments, "grad-accum-x4").config["training"]["gradient_accumulation_steps"] == 16
+    )
+
+
+def requirement_names(path: Path) -> dict[str, str]:
+    """{name: the line's version specifier} of a requirements file."""
+    out = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            name, spec = re.match(r"([A-Za-z0-9_.-]+)\s*(.*)", line).groups()
+            out[name.lower()] = spec
+    return out
+
+
+def test_colab_requirements_are_the_projects_but_torch_and_transformers():
+    full = requirement_names(ROOT / "requirements.txt")
+    colab = requirement_names(ROOT / "requirements-colab.txt")
+    dev_only = {"pytest", "pypdf", "ruff"}  # tests and lint: not needed to run the lab
+    assert set(colab) == set(full) - {"torch", "transformers"} - dev_only
+    for name, spec in colab.items():
+        assert not spec or spec == full[name] or spec.startswith(">="), name  # a pin is ours
