@@ -20,8 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pipeline.config import load_matrix  # noqa: E402
 from pipeline.eta import plan  # noqa: E402
-from pipeline.throughput import flops_per_token  # noqa: E402
 from pipeline.model import analytic_parameters, gpt2_config_values  # noqa: E402
+from pipeline.throughput import flops_per_token  # noqa: E402
 
 T4_FP16_PEAK = 65e12  # FLOP/s, dense fp16 on tensor cores (NVIDIA's T4 datasheet)
 ASSUMED_MFU = 0.25
