@@ -137,18 +137,9 @@ def _main(argv: list[str] | None = None) -> int:
             run_matrix(experiments, args.results, args.cache, claim=True)
             return 0
         else:
-            force = tuple(e.name for e in experiments) if args.force else ()
-            jobs = 1 if force else matrix_jobs(args.jobs, experiments, args.results)
-            if jobs > 1:
-                from pipeline.parallel import read_rows, run_parallel
-
-                args.profile_resolved = profile
-                code = run_parallel(args, experiments, jobs)
-                if code:
-                    return code
-                rows = read_rows(experiments, args.results)
-            else:
-                rows = run_matrix(experiments, args.results, args.cache, force=force)
+            rows = run_rows(args, experiments, profile)
+            if isinstance(rows, int):  # a worker's error
+                return rows
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -163,6 +154,21 @@ def _main(argv: list[str] | None = None) -> int:
         print(f"not complete: {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0
+
+
+def run_rows(args: argparse.Namespace, experiments: list, profile: str) -> list[dict] | int:
+    """`run`: the matrix, several experiments at a time where that pays (pipeline.parallel).
+    The summary rows, or the exit code of a worker that failed outside an experiment."""
+    from pipeline.runner import run_matrix
+
+    force = tuple(e.name for e in experiments) if args.force else ()
+    jobs = 1 if force else matrix_jobs(args.jobs, experiments, args.results)
+    if jobs == 1:
+        return run_matrix(experiments, args.results, args.cache, force=force)
+    from pipeline.parallel import read_rows, run_parallel
+
+    args.profile_resolved = profile
+    return run_parallel(args, experiments, jobs) or read_rows(experiments, args.results)
 
 
 def check_folder(folder: Path, what: str) -> None:
