@@ -54,20 +54,7 @@ def build_corpus(
 
     A file that contains one of the `exclude` texts (the evaluation prompts) is dropped, so no
     prompt is ever answered from memory; stats["filtered"]["contains_prompt"] counts them."""
-    source = data_cfg.get("source")
-    if source not in SOURCES:
-        raise ConfigError(f"data.source {source!r} is unknown; choose one of {', '.join(SOURCES)}")
-    # Bad values fail here, before minutes of work.
-    screen = Screen.from_config(data_cfg, seed, exclude)
-    weights = usage.part_weights(data_cfg) if source == "installed" else {}
-    for split in SPLITS:
-        subset_size(data_cfg, split)
-    dedup_on = (data_cfg.get("filters") or {}).get("dedup", True)
-    if not isinstance(dedup_on, bool):
-        raise ConfigError(f"data.filters.dedup must be true or false, got {dedup_on!r}")
-    fraction = data_cfg.get("valid_fraction", 0.02)
-    if source != "hub" and not (isinstance(fraction, int | float) and 0 < fraction < 1):
-        raise ConfigError(f"data.valid_fraction must be between 0 and 1, got {fraction!r}")
+    screen, weights, dedup_on = checked(data_cfg, seed, exclude)
     key = cache_key(data_cfg, seed, exclude)
     folder = Path(cache_dir) / f"corpus-{key}"
     cached = load_cached(folder)
@@ -79,7 +66,7 @@ def build_corpus(
         return cached
 
     start = time.perf_counter()
-    print(f"corpus: building from source {source!r} into {folder}", flush=True)
+    print(f"corpus: building from source {data_cfg['source']!r} into {folder}", flush=True)
     file_counts: Counter[str] = Counter()
     parts: dict[str, Counter[str]] = {}
     kept, raw, missing = gather(data_cfg, screen, file_counts, parts, weights)
@@ -111,6 +98,27 @@ def build_corpus(
     return load_cached(folder) or (dsd, stats)
 
 
+def checked(
+    data_cfg: dict[str, Any], seed: int, exclude: tuple[str, ...]
+) -> tuple[Screen, dict[str, float], bool]:
+    """(filters, part weights, dedup) of a [data] table: bad values fail here, before minutes
+    of work."""
+    source = data_cfg.get("source")
+    if source not in SOURCES:
+        raise ConfigError(f"data.source {source!r} is unknown; choose one of {', '.join(SOURCES)}")
+    screen = Screen.from_config(data_cfg, seed, exclude)
+    weights = usage.part_weights(data_cfg) if source == "installed" else {}
+    for split in SPLITS:
+        subset_size(data_cfg, split)
+    dedup_on = (data_cfg.get("filters") or {}).get("dedup", True)
+    if not isinstance(dedup_on, bool):
+        raise ConfigError(f"data.filters.dedup must be true or false, got {dedup_on!r}")
+    fraction = data_cfg.get("valid_fraction", 0.02)
+    if source != "hub" and not (isinstance(fraction, int | float) and 0 < fraction < 1):
+        raise ConfigError(f"data.valid_fraction must be between 0 and 1, got {fraction!r}")
+    return screen, weights, dedup_on
+
+
 def gather(
     data_cfg: dict[str, Any],
     screen: Screen,
@@ -132,7 +140,7 @@ def gather(
             kept[split] = collect(filtered, file_counts, len(raw[split]))
         return kept, raw, missing
     if source == "installed":
-        passed = gather_parts(data_cfg, screen, file_counts, parts, weights, missing)
+        passed, missing = gather_parts(screen, weights, data_cfg, file_counts, parts)
     else:
         path = sources.resolve_path(data_cfg.get("path", ""))
         files = sources.path_files(path) if path.is_dir() else []
@@ -152,14 +160,15 @@ def gather(
 
 
 def gather_parts(
-    data_cfg: dict[str, Any],
     screen: Screen,
+    weights: dict[str, float],
+    data_cfg: dict[str, Any],
     file_counts: Counter[str],
     parts: dict[str, Counter[str]],
-    weights: dict[str, float],
-    missing: list[str],
-) -> list[Candidate]:
-    """The installed source, part by part (corpus_usage.PARTS); parts of weight 0 are not read."""
+) -> tuple[list[Candidate], list[str]]:
+    """The installed source, part by part (corpus_usage.PARTS); parts of weight 0 are not read.
+    Returns the files that passed, and the example sdists that were not downloaded."""
+    missing: list[str] = []
     files = sources.installed_files()
     examples_dir = examples_folder(data_cfg)
     prose = data_cfg.get("examples_prose", False)
@@ -190,7 +199,7 @@ def gather_parts(
         passed += collect(filtered, counts, len(files) if part == "library" else None, part)
         parts[part] = counts
         file_counts.update(counts)
-    return passed
+    return passed, missing
 
 
 def examples_folder(data_cfg: dict[str, Any]) -> Path:
