@@ -167,8 +167,7 @@ def run_rows(args: argparse.Namespace, experiments: list, profile: str) -> list[
         return run_matrix(experiments, args.results, args.cache, force=force)
     from pipeline.parallel import read_rows, run_parallel
 
-    args.profile_resolved = profile
-    return run_parallel(args, experiments, jobs) or read_rows(experiments, args.results)
+    return run_parallel(args, experiments, jobs, profile) or read_rows(experiments, args.results)
 
 
 def check_folder(folder: Path, what: str) -> None:

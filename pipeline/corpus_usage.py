@@ -332,7 +332,7 @@ def installed_part_rows(
     examples_dir: Path,
     prose: bool = False,
     shared: dict[str, list] | None = None,
-    markdown: bool = True,
+    comments: bool = True,
 ) -> tuple[Iterator[dict[str, Any]], list[str]]:
     """(rows, sdists missing from examples_dir as "name==version") of one installed part.
 
@@ -344,12 +344,12 @@ def installed_part_rows(
     if part == "doctests":
         sources = shared.get("doctest_sources")
         sources = read_files(files, []) if sources is None else sources
-        return doctest_rows(sources, keywords, markdown), []
+        return doctest_rows(sources, keywords, comments), []
     found, missing = example_sources(examples_dir, example_versions())
 
     def rows() -> Iterator[dict[str, Any]]:
         for package, tarball in found:
-            yield from sdist_rows(tarball, package, prose=prose, markdown=markdown)
+            yield from sdist_rows(tarball, package, prose=prose, markdown=comments)
 
     return rows(), missing
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import json
 import os
 import signal
 import subprocess
@@ -28,26 +27,30 @@ from pipeline.config import Experiment
 AUTO = "auto"
 
 
+def cores() -> int:
+    """The cores this process may run on."""
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return n or 1
+
+
 def resolve_jobs(jobs: str | int, experiments_to_run: int, cuda: bool) -> int:
     """The number of worker processes: `auto` is 2 on a CPU with 2 or more cores when two or
     more experiments are to run, else 1 (a GPU runs one experiment at a time; torchrun
     spreads one experiment over its processes)."""
     if jobs == AUTO:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        parallel = not cuda and (cores or 1) >= 2 and "WORLD_SIZE" not in os.environ
+        parallel = not cuda and cores() >= 2 and "WORLD_SIZE" not in os.environ
         return 2 if parallel and experiments_to_run >= 2 else 1
     return max(1, min(int(jobs), experiments_to_run or 1))
 
 
 def threads_per_job(jobs: int) -> int:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, (cores or 1) // jobs)
+    return max(1, cores() // jobs)
 
 
-def worker_command(args: Any, index: int) -> list[str]:
+def worker_command(args: Any, profile: str, index: int) -> list[str]:
     """The same command line as this process's, as worker `index`."""
     cmd = [sys.executable, "-m", "pipeline", "--results", str(args.results)]
-    cmd += ["--cache", str(args.cache), "--profile", args.profile_resolved]
+    cmd += ["--cache", str(args.cache), "--profile", profile]
     if args.matrix is not None:
         cmd += ["--matrix", str(args.matrix)]
     return cmd + ["run", "--worker", str(index)]
@@ -69,21 +72,15 @@ def _relay(stream, prefix: str) -> None:
     stream.close()
 
 
-def run_parallel(args: Any, experiments: list[Experiment], jobs: int) -> int:
+def run_parallel(args: Any, experiments: list[Experiment], jobs: int, profile: str) -> int:
     """Start the workers, relay their output and wait; returns the first non-zero exit code
     that is not an experiment failure (those are read from the records afterwards)."""
     from pipeline.data import prepare_data
     from pipeline.runner import is_current
 
-    built = set()
-    for exp in [e for e in experiments if not is_current(e, args.results)]:
-        # one build per data config, before the workers look for it
-        key = json.dumps(
-            {k: exp.config[k] for k in ("data", "tokenizer", "chunking")}, sort_keys=True
-        )
-        if key not in built:
-            prepare_data(exp.config, args.cache)
-            built.add(key)
+    for exp in experiments:  # built here, once, before two workers could build it at once
+        if not is_current(exp, args.results):
+            prepare_data(exp.config, args.cache)  # a cache hit after the first: a second
     threads = threads_per_job(jobs)
     print(f"matrix: {jobs} experiments at a time, {threads} thread(s) each", flush=True)
     env = {
@@ -97,7 +94,7 @@ def run_parallel(args: Any, experiments: list[Experiment], jobs: int) -> int:
     procs, relays = [], []
     for i in range(jobs):
         proc = subprocess.Popen(
-            worker_command(args, i), env=env, stdout=subprocess.PIPE,
+            worker_command(args, profile, i), env=env, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, bufsize=1, preexec_fn=_die_with_parent,
         )  # fmt: skip
         relay = threading.Thread(target=_relay, args=(proc.stdout, f"[{i + 1}] "), daemon=True)
