@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import time
 from collections import Counter
@@ -65,11 +66,33 @@ def build_corpus(
         )
         return cached
 
-    start = time.perf_counter()
     print(f"corpus: building from source {data_cfg['source']!r} into {folder}", flush=True)
+    # The rows that pass are spooled to disk beside the cache folder: nothing holds the text.
+    # Named as publish's temporary folders are, so a killed build's spool is removed too.
+    spool_dir = Path(cache_dir) / f".{folder.name}.{os.getpid()}.spool"
+    spool_dir.mkdir(parents=True, exist_ok=True)
+    spool = Spool(spool_dir)
+    try:
+        return build(data_cfg, folder, seed, (screen, weights, dedup_on), spool)
+    finally:
+        spool.close()
+        shutil.rmtree(spool_dir, ignore_errors=True)
+
+
+def build(
+    data_cfg: dict[str, Any],
+    folder: Path,
+    seed: int,
+    checks: tuple[Screen, dict[str, float], bool],
+    spool: Spool,
+) -> tuple[datasets.DatasetDict, dict[str, Any]]:
+    """gather -> dedup -> mix -> subsets -> the saved cache folder."""
+    screen, weights, dedup_on = checks
+    key = folder.name.removeprefix("corpus-")
+    start = time.perf_counter()
     file_counts: Counter[str] = Counter()
     parts: dict[str, Counter[str]] = {}
-    kept, raw, missing = gather(data_cfg, screen, file_counts, parts, weights)
+    kept, raw, missing = gather(data_cfg, screen, file_counts, parts, weights, spool)
     unreadable = file_counts.pop("unreadable", 0)
     kept, dedup_removed = dedup(kept, within_splits=dedup_on)
     for split in SPLITS:
@@ -125,9 +148,10 @@ def gather(
     file_counts: Counter[str],
     parts: dict[str, Counter[str]],
     weights: dict[str, float],
-) -> tuple[dict[str, list[Candidate]], dict[str, Any] | None, list[str]]:
-    """The files that pass the filters, by split; the loaded hub splits (None otherwise); the
-    example sdists that were not downloaded."""
+    spool: Spool,
+) -> tuple[dict[str, list[Candidate]], dict[str, Any], list[str]]:
+    """The files that pass the filters, by split; the datasets their rows are in (the loaded
+    hub splits, or the spool); the example sdists that were not downloaded."""
     source = data_cfg["source"]
     missing: list[str] = []
     if source == "hub":
@@ -140,23 +164,23 @@ def gather(
             kept[split] = collect(filtered, file_counts, len(raw[split]))
         return kept, raw, missing
     if source == "installed":
-        passed, missing = gather_parts(screen, weights, data_cfg, file_counts, parts)
+        passed, missing = gather_parts(screen, weights, data_cfg, file_counts, parts, spool)
     else:
         path = sources.resolve_path(data_cfg.get("path", ""))
         files = sources.path_files(path) if path.is_dir() else []
         if files:
-            passed = collect(filter_files(files, screen), file_counts, len(files))
+            passed = collect(filter_files(files, screen), file_counts, len(files), spool=spool)
         else:
-            passed = collect(
-                (filter_file(row, screen) for row in sources.table_rows(path)), file_counts
-            )
+            rows = (filter_file(row, screen) for row in sources.table_rows(path))
+            passed = collect(rows, file_counts, spool=spool)
     fraction = data_cfg.get("valid_fraction", 0.02)
     kept = {
         "valid": [c for c in passed if c.rank < fraction],
         "train": [c for c in passed if c.rank >= fraction],
     }
     balance(kept)
-    return kept, None, missing
+    spooled = spool.dataset()
+    return kept, {"train": spooled, "valid": spooled}, missing
 
 
 def gather_parts(
@@ -165,6 +189,7 @@ def gather_parts(
     data_cfg: dict[str, Any],
     file_counts: Counter[str],
     parts: dict[str, Counter[str]],
+    spool: Spool,
 ) -> tuple[list[Candidate], list[str]]:
     """The installed source, part by part (corpus_usage.PARTS); parts of weight 0 are not read.
     Returns the files that passed, and the example sdists that were not downloaded."""
@@ -196,7 +221,8 @@ def gather_parts(
             part_screen = part_screen.without_keywords()
         counts: Counter[str] = Counter()
         filtered = (filter_file(row, part_screen, part=part) for row in rows)
-        passed += collect(filtered, counts, len(files) if part == "library" else None, part)
+        total = len(files) if part == "library" else None
+        passed += collect(filtered, counts, total, part, spool)
         parts[part] = counts
         file_counts.update(counts)
     return passed, missing
@@ -277,8 +303,10 @@ def collect(
     file_counts: Counter[str],
     total: int | None = None,
     desc: str = "corpus",
+    spool: Spool | None = None,
 ) -> list[Candidate]:
-    """The candidates that passed; file_counts counts every file under its drop_reason."""
+    """The candidates that passed; file_counts counts every file under its drop_reason. With a
+    spool, each passing row is written to it and the candidate keeps the row's index there."""
     from tqdm import tqdm
 
     out = []
@@ -286,8 +314,55 @@ def collect(
     for drop_reason, candidate in bar:
         file_counts[drop_reason] += 1
         if candidate is not None:
+            if spool is not None:
+                candidate = candidate._replace(item=spool.add(candidate.item))
             out.append(candidate)
     return out
+
+
+class Spool:
+    """An Arrow file of rows, appended in batches as they pass the filters, then memory-mapped:
+    the path and installed sources end where the hub's do, as a dataset rows are selected from
+    by index, and no source's text is held in Python objects."""
+
+    ROWS = 1000  # rows per record batch
+
+    def __init__(self, folder: Path) -> None:
+        import pyarrow as pa
+
+        self.path = folder / "rows.arrow"
+        self.schema = pa.schema([(c, pa.string()) for c in COLUMNS])
+        self.sink = pa.OSFile(str(self.path), "wb")
+        self.writer = pa.ipc.new_stream(self.sink, self.schema)
+        self.buffer: list[dict[str, Any]] = []
+        self.count = 0
+
+    def add(self, row: dict[str, Any]) -> int:
+        """Append a row; its index in the dataset()."""
+        self.buffer.append(row)
+        self.count += 1
+        if len(self.buffer) >= self.ROWS:
+            self.flush()
+        return self.count - 1
+
+    def flush(self) -> None:
+        import pyarrow as pa
+
+        if self.buffer:
+            self.writer.write_batch(pa.RecordBatch.from_pylist(self.buffer, schema=self.schema))
+            self.buffer = []
+
+    def close(self) -> None:
+        if not self.sink.closed:
+            self.flush()
+            self.writer.close()
+            self.sink.close()
+
+    def dataset(self) -> datasets.Dataset:
+        import datasets
+
+        self.close()
+        return datasets.Dataset.from_file(str(self.path))
 
 
 def balance(kept: dict[str, list[Candidate]]) -> None:
@@ -346,7 +421,7 @@ def take_subset(kept: list[Candidate], split: str, data_cfg: dict[str, Any]) -> 
 
 
 def materialize(
-    kept: dict[str, list[Candidate]], raw: dict[str, Any] | None, data_cfg: dict[str, Any]
+    kept: dict[str, list[Candidate]], raw: dict[str, Any], data_cfg: dict[str, Any]
 ) -> datasets.DatasetDict:
     import datasets
 
@@ -354,10 +429,7 @@ def materialize(
     out = {}
     for split in ("train", "valid"):
         items = [c.item for c in kept[split]]
-        if raw is None:
-            out[split] = datasets.Dataset.from_list(items, features=features)
-            continue
-        # Hub rows stay in Arrow: only the indices of the kept ones went through Python.
+        # Rows stay in Arrow (the hub's split or the spool): only indices went through Python.
         ds = raw[split].select(items)
         if set(COLUMNS) <= set(ds.column_names):
             ds = ds.select_columns(list(COLUMNS))

@@ -69,6 +69,14 @@ class Part(TypedDict):
     missing: list[str]  # sdists that could not be read (examples part)
 
 
+class TrainingSample(TypedDict):
+    files: int
+    bytes: int
+    of_files: int
+    of_bytes: int
+    cap_mb: float
+
+
 class Tokenizer(TypedDict):
     kind: str  # "trained-bpe" or "pretrained"
     name: str
@@ -81,6 +89,9 @@ class Tokenizer(TypedDict):
     special_tokens: list[str]
     sample_line: str
     sample_tokens: list[str]
+    # The train rows the BPE learnt from: all, or a seeded sample of about cap_mb (None when
+    # pretrained); tokenizer.training_sample.
+    training_sample: NotRequired[TrainingSample | None]
     key: str  # its cache key
 
 

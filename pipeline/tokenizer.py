@@ -125,17 +125,20 @@ def make_tokenizer(
     tok_cfg: dict[str, Any], corpus, context_length: int, folder: Path, key: str
 ) -> tuple[Any, dict[str, Any]]:
     """(save, info) of a new tokenizer: trained on the train split, or a pretrained one."""
+    sample = None
     if tok_cfg.get("pretrained"):
         tokenizer = load_pretrained(tok_cfg["pretrained"])
         kind = "pretrained"
     else:
         train = corpus["train"]
-        batch = 1000
-        batches = (train[i : i + batch]["content"] for i in range(0, len(train), batch))
-        print(f"tokenizer: training byte-level BPE, vocab {tok_cfg['vocab_size']}, "
-              f"on {len(train)} files")  # fmt: skip
+        rows, sample = training_sample(train, tok_cfg.get("train_sample_mb", 0))
+        print(f"tokenizer: training byte-level BPE, vocab {tok_cfg['vocab_size']}, on "
+              f"{sample['files']} of {sample['of_files']} train files "
+              f"({sample['bytes'] / 1e6:.1f} of {sample['of_bytes'] / 1e6:.1f} MB)")  # fmt: skip
+        if rows is not None:
+            train = train.select(rows)
         tokenizer = train_bpe(
-            batches,
+            text_batches(train),
             tok_cfg["vocab_size"],
             length=len(train),
             pre_tokenizer=tok_cfg.get("pre_tokenizer", "gpt2"),
@@ -143,7 +146,8 @@ def make_tokenizer(
         kind = "trained-bpe"
     tokenizer.model_max_length = context_length
 
-    sample = corpus["valid"]["content"][:200]
+    valid = corpus["valid"]
+    texts = valid.select(range(min(200, len(valid))))["content"]  # not the whole column
     info = {
         "kind": kind,
         "name": tok_cfg.get("pretrained") or "byte-level BPE trained on the train split",
@@ -154,10 +158,46 @@ def make_tokenizer(
         "vocab_size": len(tokenizer),
         "eos_token": tokenizer.eos_token,
         "eos_token_id": tokenizer.eos_token_id,
-        "chars_per_token": round(chars_per_token(tokenizer, sample), 4) if sample else None,
+        "chars_per_token": round(chars_per_token(tokenizer, texts), 4) if texts else None,
         "special_tokens": tokenizer.all_special_tokens,
         "sample_line": SAMPLE_LINE,
         "sample_tokens": split_tokens(tokenizer, SAMPLE_LINE),
+        "training_sample": sample,
         "key": key,
     }
     return tokenizer.save_pretrained, info
+
+
+def text_batches(split, batch: int = 1000):
+    """The content column, a batch of rows at a time (never the whole column in memory)."""
+    for rows in split.select_columns(["content"]).iter(batch_size=batch):
+        yield rows["content"]
+
+
+def training_sample(train, cap_mb: float, seed: int = 0) -> tuple[list[int] | None, dict]:
+    """(rows to train the BPE on, or None for all; what they are, for the record).
+
+    Merges are learnt from word counts, which settle long before a multi-GB split is read;
+    training on all of codeparrot-ds would cost minutes and memory that grows with the text.
+    With cap_mb > 0 and a larger split, each file is kept with probability cap / split size
+    (seeded), about cap_mb of text in the split's order."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    sizes = np.concatenate([
+        pc.binary_length(t["content"].cast("binary")).to_numpy(zero_copy_only=False)
+        for t in train.select_columns(["content"]).with_format("arrow").iter(batch_size=10_000)
+    ] or [np.zeros(0, np.int64)]).astype(np.int64)  # fmt: skip
+    total = int(sizes.sum())
+    rows = None
+    if cap_mb and total > cap_mb * 1e6:
+        keep = np.random.default_rng(seed).random(len(sizes)) < cap_mb * 1e6 / total
+        rows = np.flatnonzero(keep).tolist()
+    chosen = sizes if rows is None else sizes[rows]
+    return rows, {
+        "files": len(chosen),
+        "bytes": int(chosen.sum()),
+        "of_files": len(sizes),
+        "of_bytes": total,
+        "cap_mb": cap_mb,
+    }

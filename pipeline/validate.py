@@ -97,6 +97,7 @@ def check_values(config: dict[str, Any], check_training_args: bool = True) -> li
     errors += _data(config) + _model(config) + _speed(config) + _generation(config)
     errors += _humaneval(config) + _training(config, check_training_args)
     _number(config, "tokenizer.vocab_size", errors, 1, integer=True)
+    _number(config, "tokenizer.train_sample_mb", errors, 0)
     _string(config, "tokenizer.pretrained", errors)
     from pipeline.tokenizer import PRE_TOKENIZERS
 
