@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.cache import key_hash, publish, write_json_atomic
+from pipeline.tokenizer import text_batches
 
 STATS_FILE = "chunk_stats.json"
 BATCH = 1024  # documents per encode call: enough work for every core, a few MB of text
@@ -121,12 +122,6 @@ def write_split(tokenizer, texts, mode: str, context: int, out: Path, total: int
     return packer.stats()
 
 
-def text_batches(split, batch: int = BATCH):
-    """The content column in batches of `batch` documents, read from Arrow one batch at a time."""
-    for rows in split.select_columns(["content"]).iter(batch_size=batch):
-        yield rows["content"]
-
-
 def chunks_key(tokenizer_key: str, chunk_cfg: dict[str, Any]) -> str:
     return key_hash({"tok": tokenizer_key, "chunking": chunk_cfg}, compact=False)
 
@@ -168,7 +163,7 @@ def build_chunks(
             docs = corpus[split]
             batches = -(-len(docs) // BATCH)
             s = write_split(
-                tokenizer, text_batches(docs), mode, context, tmp / f"{split}.arrow", batches
+                tokenizer, text_batches(docs, BATCH), mode, context, tmp / f"{split}.arrow", batches
             )
             stats.update({f"{split}_tokens": s["tokens"], f"{split}_chunks": s["chunks"]})
             stats[f"{split}_tokens_dropped"] = s["tokens_dropped"]
