@@ -166,7 +166,10 @@ def split_info(name: str, split: str) -> tuple[int | None, int | None]:
 
 
 def size_text(files: int | None, nbytes: int | None) -> str:
-    parts = [f"{files:,} files" if files else "", f"{nbytes / 1e6:,.1f} MB" if nbytes else ""]
+    size = ""
+    if nbytes:
+        size = f"{nbytes / 1e6:,.1f} MB" if nbytes >= 1e6 else f"{nbytes / 1e3:,.1f} kB"
+    parts = [f"{files:,} files" if files else "", size]
     return ", ".join(p for p in parts if p) or "size unknown"
 
 
@@ -235,7 +238,7 @@ def stream_subset(name: str, split: str, n: int, data_cfg: dict[str, Any], folde
     short = f" (the split has only {stats['files']:,})" if stats["files"] < n else ""
     print(
         f"data: streamed {stats['files']:,} {split} files{short}, "
-        f"{stats['bytes'] / 1e6:,.1f} MB, into {folder}",
+        f"{size_text(None, stats['bytes'])} of code, into {folder}",
         flush=True,
     )
     return folder / "data"
