@@ -352,3 +352,38 @@ def test_the_cli_stops_a_course_run_on_a_cpu_before_any_work(tmp_path, monkeypat
     err = capsys.readouterr().err
     assert err.startswith("error: this run would take about ") and "LAB_MAX_HOURS=" in err
     assert not (tmp_path / "cache").exists()  # no download, no data stage
+
+
+def test_the_report_says_when_a_run_fell_back():
+    from report.render import environment, module
+
+    templates = Path(__file__).resolve().parent.parent / "templates"
+    text = module(environment(templates), "text.j2", {"experiments": [], "best": None})
+    view = {"source": "installed", "keywords": ["pandas"], "corpus": "offline"}
+    fell_back = str(text.data_intro({**view, "fallback": "HF_HUB_OFFLINE is set"}, "baseline"))
+    assert (
+        "The profile asks for codeparrot-ds from the Hugging Face hub; this run fell back to the "
+        "offline corpus (HF\\_HUB\\_OFFLINE is set)."  # record text, Markdown-escaped
+    ) in fell_back
+    assert "fell back" not in str(text.data_intro({**view, "fallback": None}, "baseline"))
+
+
+def test_the_course_profile_is_the_courses_run():
+    """The course's TrainingArguments and model: GPT-2 small with GPT2Config's own dropout,
+    32 x 8 blocks of 128 tokens per step, one epoch of its 16,702,061 training blocks."""
+    config = course_config()
+    t, model = config["training"], config["model"]
+    assert model == {"preset": "gpt2-small"}  # GPT2Config defaults, dropout 0.1 included
+    assert config["chunking"] == {"context_length": 128, "mode": "course"}
+    assert config["tokenizer"]["pretrained"] == "huggingface-course/code-search-net-tokenizer"
+    course = {
+        "per_device_train_batch_size": 32, "gradient_accumulation_steps": 8,
+        "learning_rate": 5e-4, "lr_scheduler_type": "cosine", "warmup_steps": 1000,
+        "weight_decay": 0.1, "eval_steps": 5000, "save_steps": 5000,
+    }  # fmt: skip
+    assert {k: t[k] for k in course} == course
+    blocks = 16_702_061  # the course's tokenized train split
+    assert t["max_steps"] == blocks // 256 and blocks - t["max_steps"] * 256 < 256
+    data = config["data"]
+    assert (data["source"], data["fallback"], data["hub_train_files"]) == ("hub", "", 0)
+    assert data["hub_train"] == CODEPARROT_TRAIN and data["hub_valid"] == CODEPARROT_VALID
