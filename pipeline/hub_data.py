@@ -86,8 +86,8 @@ def resolve(
     built = dict(data_cfg)
     for split in SPLITS:
         if counts[split]:
-            built[f"hub_{split}"] = str(stream_subset(names[split], split, counts[split],
-                                                      data_cfg, copies[split]))  # fmt: skip
+            copy = stream_subset(names[split], split, counts[split], data_cfg, copies[split])
+            built[f"hub_{split}"] = str(copy)
         else:
             announce_download(names[split], split)
     return built, tok_cfg, info
