@@ -124,6 +124,14 @@ def _main(argv: list[str] | None = None) -> int:
         from pipeline.environment import device_name
 
         print(f"profile {profile} on {device_name()}; results in {args.results}")
+        if args.command in ("run", "experiment") and getattr(args, "worker", None) is None:
+            # a course-size run on a T4 stops here, before any download (pipeline/run_estimate.py)
+            from pipeline.run_estimate import confirm_run_time
+
+            todo = [select(experiments, args.name)] if args.command == "experiment" else [
+                e for e in experiments if args.force or not is_current(e, args.results)
+            ]  # fmt: skip
+            confirm_run_time([e.config for e in todo], device_name(), args.results)
         start = time.perf_counter()
         if args.command == "data":
             from pipeline.data import prepare_data

@@ -12,6 +12,7 @@ from typing import Any
 
 from pipeline.chunks import build_chunks
 from pipeline.corpus import build_corpus
+from pipeline.hub_data import resolve
 from pipeline.prompts import evaluation_prompts
 from pipeline.tokenizer import build_tokenizer
 
@@ -49,16 +50,18 @@ def prepare_data(config: dict[str, Any], cache_dir: Path) -> Data:
     if key in _memo:  # experiments of one matrix usually share their data
         return _memo[key]
     context = config["chunking"]["context_length"]
+    # codeparrot-ds streamed where the hub is reachable, else the fallback (one line says so)
+    data_cfg, tok_cfg, corpus_info = resolve(config, cache_dir)
     with stage("corpus"):
         corpus, corpus_stats = build_corpus(
-            config["data"], cache_dir, seed=config["data"]["subset_seed"], exclude=exclude
+            data_cfg, cache_dir, seed=config["data"]["subset_seed"], exclude=exclude
         )
         print(
             f"    {corpus_stats['train_files']} train / {corpus_stats['valid_files']} valid files"
         )
     with stage("tokenizer"):
         tokenizer, tok_info = build_tokenizer(
-            config["tokenizer"], corpus, corpus_stats["cache_key"], context, cache_dir
+            tok_cfg, corpus, corpus_stats["cache_key"], context, cache_dir
         )
         print(f"    vocab {tok_info['vocab_size']}, {tok_info['chars_per_token']} chars/token")
     with stage("chunks"):
@@ -71,6 +74,7 @@ def prepare_data(config: dict[str, Any], cache_dir: Path) -> Data:
         )
     stats = {
         **corpus_stats,
+        **corpus_info,  # corpus, fallback: which corpus this run trained on, and why
         **chunk_stats,
         "vocab_size": tok_info["vocab_size"],
         "tokenizer": tok_info,

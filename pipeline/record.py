@@ -96,7 +96,11 @@ class Tokenizer(TypedDict):
 
 
 class Data(TypedDict):
-    source: str  # "installed" | "hub" | "path"
+    source: str  # "installed" | "hub" | "path": what the corpus was built from
+    # codeparrot-ds | hub | offline | path: the corpus trained on (pipeline/hub_data.py);
+    # records made before it have neither key
+    corpus: NotRequired[str]
+    fallback: NotRequired[str | None]  # why the profile's hub corpus was not used; None: it was
     keywords: list[str]
     files_seen: int
     files_kept: int

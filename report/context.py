@@ -192,6 +192,7 @@ DATA_KEYS = (
     "train_files", "valid_files", "train_bytes", "valid_bytes", "libraries", "train_tokens",
     "valid_tokens", "vocab_size", "chunking_mode", "context_length", "train_chunks",
     "valid_chunks", "tokens_dropped", "tokenizer", "subset_removed", "tokens_dropped_by_mode",
+    "corpus", "fallback",
 )  # fmt: skip
 
 

@@ -133,3 +133,52 @@ def test_colab_requirements_are_the_projects_but_torch_and_transformers():
     assert set(colab) == set(full) - {"torch", "transformers"} - dev_only
     for name, spec in colab.items():
         assert not spec or spec == full[name] or spec.startswith(">="), name  # a pin is ours
+
+
+def parameters(monkeypatch, **env: str) -> dict:
+    """The notebook's parameters cell run as Colab runs it, under these LAB_* variables."""
+    for key in ("LAB_DATA", "LAB_PROFILE", "LAB_MATRIX"):
+        monkeypatch.setenv(key, env.get(key, ""))  # restored after the test, as set here
+    (cell,) = [
+        c for c in nbformat.read(NOTEBOOK, as_version=4).cells if c.get("id") == "parameters"
+    ]
+    namespace: dict = {}
+    exec(compile(cell.source, "lab.ipynb:parameters", "exec"), namespace)
+    return namespace
+
+
+def test_the_data_parameter_reaches_the_pipeline(monkeypatch, capsys):
+    """LAB_DATA: codeparrot-ds by default, offline on request; the pipeline that `make all`
+    starts reads it from the environment (pipeline/hub_data.py)."""
+    from pipeline.hub_data import DATA_CHOICES, DATA_ENV
+
+    intro = nbformat.read(NOTEBOOK, as_version=4).cells[0]
+    assert intro.cell_type == "markdown"
+    assert "**Data** (`LAB_DATA` below): `codeparrot-ds` trains on" in intro.source
+    assert "`offline` trains on the offline corpus" in intro.source
+
+    assert parameters(monkeypatch)["LAB_DATA"] == "codeparrot-ds"
+    assert (
+        os.environ[DATA_ENV] == "codeparrot-ds" and "data codeparrot-ds" in capsys.readouterr().out
+    )
+    assert parameters(monkeypatch, LAB_DATA="offline")["LAB_DATA"] == "offline"
+    assert os.environ[DATA_ENV] == "offline" and set(DATA_CHOICES) == {"codeparrot-ds", "offline"}
+    with pytest.raises(ValueError, match="LAB_DATA = 'codeparot'"):
+        parameters(monkeypatch, LAB_DATA="codeparot")
+
+
+def test_the_course_profile_runs_one_experiment_from_the_notebook(monkeypatch):
+    assert parameters(monkeypatch, LAB_PROFILE="course")["MATRIX"] == "experiments/course.toml"
+    assert parameters(monkeypatch, LAB_PROFILE="colab")["MATRIX"] == ""
+    matrix = ROOT / "experiments" / "course.toml"
+    assert [
+        e.name for e in load_matrix("course", matrix_file=matrix, check_training_args=False)
+    ] == ["baseline"]
+
+
+def test_colab_and_gpu_profiles_stream_codeparrot_ds_with_the_offline_fallback():
+    for profile, files in (("colab", 6000), ("gpu", 15000)):
+        data = load_matrix(profile, check_training_args=False)[0].config["data"]
+        assert data["source"] == "hub" and data["fallback"] == "installed"
+        assert data["hub_train"] == "huggingface-course/codeparrot-ds-train"
+        assert (data["hub_train_files"], data["hub_valid_files"]) == (files, 500)
