@@ -13,7 +13,7 @@ from typing import Any
 
 from pipeline.model import analytic_parameters
 
-from .band import Band, baseline_band, is_seed_replica, mark_verdicts
+from .band import Band, baseline_band, mark_verdicts
 from .figures import Figures
 from .highlight import stylesheet
 from .load import Entry
@@ -80,8 +80,7 @@ def build_context(
         "experiments": experiments,
         "summary_columns": SUMMARY_COLUMNS,
         "codegen_columns": CODEGEN_COLUMNS,
-        # a seed replica is the baseline again: the best run is judged among the others
-        "best": best([e for e in experiments if e.is_baseline or not is_seed_replica(e)]),
+        "best": best(experiments),
         "band": band,
         "architectures": archs,
         "data": data,
@@ -108,30 +107,32 @@ def _across(
     def note(e: ExperimentView) -> str:
         return states.get(e.state, e.state)
 
-    # With a band, its members are drawn as the band (shaded), not one line each.
+    # Bits per byte, the measure the interval is on. With a band, its members are drawn as the
+    # band (shaded), not one line each.
     series = [
-        (e.name, e.colour, e.eval_loss, e.tokens_per_step)
+        (e.name, e.colour, e.bpb_curve, e.tokens_per_step)
         for e in experiments
-        if e.eval_loss and not e.in_band
+        if e.bpb_curve and not e.in_band
     ]
     shade = None
     if band is not None:
         colour, tps = experiments[0].colour, experiments[0].tokens_per_step
         shade = (band_label, colour, band.curve, tps)
-    span = (math.exp(band.lower), math.exp(band.upper), experiments[0].colour) if band else None
+    span = (band.lower, band.upper, experiments[0].colour) if band else None
     out: dict[str, Any] = {
-        "overlay": figures.get("eval-loss", "eval_overlay", series, shade)
+        "overlay": figures.get("eval-bpb", "eval_overlay", series, shade, ylabel="eval bits per byte")
         if series or shade
         else None,
-        "perplexity": figures.get(
-            "perplexity", "bars",
-            [(e.name, e.colour, e.perplexity, "∞ (overflow)" if e.perplexity == float("inf") else note(e)) for e in experiments],
-            "perplexity on the validation split (log scale)", log=True, digits=2, span=span,
+        "bpb": figures.get(
+            "bits-per-byte", "bars",
+            [(e.name, e.colour, e.bits_per_byte, note(e)) for e in experiments],
+            "bits per byte on the evaluation text (lower is better)", log=False, digits=3,
+            span=span, zoom=True,
         ),
         "throughput": figures.get(
             "throughput", "bars",
             [(e.name, e.colour, e.tokens_per_second, note(e)) for e in experiments],
-            "training throughput (tokens per second)", log=False, digits=0,
+            "training throughput per run (tokens per second)", log=False, digits=0,
         ),
         "libraries": None,
     }  # fmt: skip

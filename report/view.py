@@ -38,14 +38,17 @@ class Figure:
 # The summary's two tables, column by column: (key of text.j2's `col`, style). Each row's
 # values come from the experiment (summary_cells, codegen_cells); text.j2's `table_cell` formats
 # a value by its style; the templates only lay the cells out.
+# Bits per byte and the verdict against the seed interval sit in the summary; the code-generation
+# table holds only what the summary does not (each table fits the page width, no header running
+# into the next).
 SUMMARY_COLUMNS = (
-    ("train_loss", "num"), ("eval_loss", "num"), ("perplexity", "ppl"), ("band", "band"),
+    ("eval_loss", "num"), ("perplexity", "ppl"), ("bpb", "num"), ("band", "band"),
     ("runtime", "duration"),
 )  # fmt: skip
 CODEGEN_COLUMNS = (
-    ("perplexity", "ppl"), ("bpb", "num"), ("token_accuracy", "pct"), ("key_token_loss", "num"),
-    ("greedy_checks", "counts"), ("samples_valid", "pct"), ("samples_pass1", "pct"),
-    ("samples_early", "pct"), ("heldout_greedy", "counts"), ("humaneval_pass1", "pct"),
+    ("token_accuracy", "pct"), ("key_token_loss", "num"), ("greedy_checks", "counts"),
+    ("samples_valid", "pct"), ("samples_pass1", "pct"), ("samples_early", "pct"),
+    ("heldout_greedy", "counts"), ("humaneval_pass1", "pct"),
 )  # fmt: skip
 
 
@@ -153,6 +156,31 @@ class ExperimentView:
         return [r for r in rows if r[2] is not None or r[0] in always]
 
     @property
+    def eval_set(self) -> tuple[Any, ...] | None:
+        """What this run was evaluated on: the corpus and split (data.cache_key), and either the
+        whole validation split in its chunking mode or the first eval_blocks blocks of its
+        chunks (data.chunks_key; another tokenizer or context cuts other blocks). None without
+        a record of it. Bits per byte compare only between runs with the same eval set."""
+        data = dig(self.entry.record, "data") or {}
+        blocks = dig(self.entry.record, "evaluation", "eval_blocks")
+        if not data.get("cache_key") or blocks is None:
+            return None
+        if blocks == data.get("valid_chunks"):
+            return (data["cache_key"], data.get("chunking_mode"), "whole validation split")
+        return (data["cache_key"], data.get("chunks_key"), blocks)
+
+    @property
+    def bpb_curve(self) -> list[tuple[int, float]]:
+        """The eval-loss curve in bits per byte: the eval set is fixed during a run, so each
+        evaluation's loss scales by the record's final bits per byte over its final loss."""
+        bpb, loss = self.bits_per_byte, self.eval_loss_final
+        if bpb is None or loss is None or not (math.isfinite(bpb) and math.isfinite(loss)):
+            return []
+        if loss <= 0:
+            return []
+        return [(s, v * bpb / loss) for s, v in self.eval_loss]
+
+    @property
     def changes(self) -> list[str]:
         """The experiment's overrides as `key = value` lines, value as it reads in TOML."""
         return [f"{key} = {literal(value)}" for key, value in self.overrides]
@@ -161,9 +189,9 @@ class ExperimentView:
     def summary_cells(self) -> list[tuple[str, Any, str]]:
         """(column, value, style) of the summary table's measures, as in SUMMARY_COLUMNS."""
         values = {
-            "train_loss": self.final_train_loss,
             "eval_loss": self.eval_loss_final,
             "perplexity": self.perplexity,
+            "bpb": self.bits_per_byte,
             "band": self,  # text.j2's band_cell reads the verdict off the experiment
             "runtime": self.runtime_s,
         }
@@ -175,8 +203,6 @@ class ExperimentView:
         are (parse, expected, of) or (expected, of) tuples, None where nothing was checked."""
         course, heldout = self.prompts, self.heldout_prompts
         values = {
-            "perplexity": self.perplexity,
-            "bpb": self.bits_per_byte,
             "token_accuracy": self.token_accuracy,
             "key_token_loss": self.key_token_loss,
             "greedy_checks": (
@@ -328,12 +354,13 @@ def _prompt(p: dict[str, Any]) -> Prompt:
 
 
 def best(experiments: list[ExperimentView]) -> ExperimentView | None:
-    """Lowest eval loss among complete experiments with a finite one."""
+    """Lowest bits per byte among the complete experiments, the baseline's seed runs included
+    (each is a run of its own); None when no complete run has a finite one."""
     done = [
         e
         for e in experiments
         if e.state == "complete"
-        and e.eval_loss_final is not None
-        and math.isfinite(e.eval_loss_final)
+        and e.bits_per_byte is not None
+        and math.isfinite(e.bits_per_byte)
     ]
-    return min(done, key=lambda e: e.eval_loss_final) if done else None  # type: ignore[arg-type, return-value]
+    return min(done, key=lambda e: e.bits_per_byte) if done else None  # type: ignore[arg-type, return-value]
