@@ -89,7 +89,7 @@ def test_every_output_is_written(rendered: SimpleNamespace) -> None:
         assert (rendered.out / name).stat().st_size > 0
         assert rendered.out / name in rendered.outputs
     figures = sorted(p.name for p in (rendered.out / "figures").glob("*.svg"))
-    assert "eval-loss.svg" in figures and "perplexity.svg" in figures
+    assert "eval-bpb.svg" in figures and "bits-per-byte.svg" in figures
     assert "curves-baseline.svg" in figures and "architecture-1.svg" in figures
     assert rendered.warnings == []
 
@@ -115,12 +115,12 @@ def test_pdf_names_every_experiment_with_its_perplexity(rendered: SimpleNamespac
 
 def test_pdf_names_the_best_experiment(rendered: SimpleNamespace) -> None:
     complete = {
-        n: r["evaluation"]["eval_results"]["eval_loss"]
+        n: r["evaluation"]["bits_per_byte"]
         for n, r in rendered.records.items()
         if r["status"] == "complete"
     }
     best = min(complete, key=complete.get)
-    assert re.search(rf"The lowest eval loss is\s+{re.escape(best)}", rendered.pdf)
+    assert re.search(rf"The lowest bits per byte is\s+{re.escape(best)}", rendered.pdf)
 
 
 def test_unusable_experiments_render_as_such(rendered: SimpleNamespace) -> None:
@@ -153,7 +153,7 @@ def test_markdown_report(rendered: SimpleNamespace) -> None:
     t = words()
     for number, title in enumerate(t.sections.values(), 1):
         assert f"## {number} {title}" in rendered.md
-    assert "![eval loss of every experiment](figures/eval-loss.svg)" in rendered.md
+    assert rendered.md.count("![eval loss of every experiment](figures/eval-bpb.svg)") == 1
     for name in rendered.fixture.names:
         assert re.search(rf"^### 4\.\d+ {re.escape(name)}\b", rendered.md, re.M), name
 
@@ -228,21 +228,17 @@ def test_sampled_pass_at_k_and_humaneval_are_shown(rendered: SimpleNamespace) ->
         assert f"{k} {pct(v)}" in text
 
 
-def test_code_generation_table_shows_bits_per_byte_beside_perplexity(
-    rendered: SimpleNamespace,
-) -> None:
-    t = words()
-    assert t.heading["codegen"] in rendered.pdf
-    table = rendered.pdf.split(t.heading["codegen"], 1)[1]
+def test_summary_shows_bits_per_byte_beside_perplexity(rendered: SimpleNamespace) -> None:
+    summary = rendered.md.split("### Code generation", 1)[0]
     for name, record in rendered.records.items():
         evaluation = record["evaluation"]
         if evaluation and evaluation.get("bits_per_byte") is not None:
-            row = re.search(rf"{re.escape(name)}\s+(\S+)\s+(\S+)", table)
-            assert row, name
-            assert row.groups() == (
+            row = next(r for r in summary.splitlines() if r.startswith(f"| {name} |"))
+            cells = [c.strip() for c in row.split("|")[1:-1]]
+            assert cells[3:5] == [
                 ppl(evaluation["perplexity"]),
                 num(evaluation["bits_per_byte"]),
-            ), name
+            ], name
 
 
 def test_corpus_parts_and_held_out_prompts_are_reported(rendered: SimpleNamespace) -> None:
