@@ -193,6 +193,7 @@ DATA_KEYS = (
     "train_files", "valid_files", "train_bytes", "valid_bytes", "libraries", "train_tokens",
     "valid_tokens", "vocab_size", "chunking_mode", "context_length", "train_chunks",
     "valid_chunks", "tokens_dropped", "tokenizer", "subset_removed", "tokens_dropped_by_mode",
+    "files_left_out", "train_rows", "valid_rows", "train_rows_bytes", "valid_rows_bytes",
 )  # fmt: skip
 
 
@@ -207,7 +208,9 @@ def data_view(experiments: list[ExperimentView]) -> tuple[dict[str, Any] | None,
             view["filtered"] = list((data.get("filtered") or {}).items())
             libraries = [x for x in data.get("libraries") or [] if isinstance(x, dict)]
             view["libraries"] = sorted(libraries, key=lambda x: -(x.get("bytes") or 0))[:10]
-            view["libraries_total"] = len(libraries)
+            # the record stores the largest only; older records lack the real total
+            view["libraries_total"] = data.get("libraries_total")
+            view["libraries_stored"] = len(libraries)
             view["parts"] = [
                 {"name": name, **entry}
                 for name, entry in (data.get("parts") or {}).items()

@@ -359,8 +359,6 @@ def best(experiments: list[ExperimentView]) -> ExperimentView | None:
     done = [
         e
         for e in experiments
-        if e.state == "complete"
-        and e.bits_per_byte is not None
-        and math.isfinite(e.bits_per_byte)
+        if e.state == "complete" and e.bits_per_byte is not None and math.isfinite(e.bits_per_byte)
     ]
     return min(done, key=lambda e: e.bits_per_byte) if done else None  # type: ignore[arg-type, return-value]

@@ -251,3 +251,22 @@ def test_corpus_parts_and_held_out_prompts_are_reported(rendered: SimpleNamespac
     assert "#### Held-out prompts" in md and "| read-csv | `df = load('data.csv')` | no |" in md
     assert "| 1 of 2 |" in md  # held-out greedy hits in the code-generation table
     assert md.count("#### Held-out prompts") == md.count("#### Prompts and completions")
+
+
+def test_the_data_table_adds_up_and_tells_files_from_rows(rendered: SimpleNamespace) -> None:
+    """Seen − every drop − duplicates − left out = files kept, read off the report's own table;
+    rows after the mix and the real number of libraries are labelled as such (issue 20)."""
+    md = rendered.md.split("## 3 ", 1)[1].split("| Tokenizer and chunks |", 1)[0]
+    values = {}
+    for line in md.splitlines():
+        cells = [c.strip().strip("*") for c in line.split("|")[1:-1]]
+        if len(cells) == 2 and cells[1]:
+            values[cells[0]] = cells[1]
+    seen = int(values.pop("files seen").replace(",", ""))
+    kept = int(values["files kept (distinct)"].replace(",", ""))
+    drops = [int(v[1:].replace(",", "")) for v in values.values() if v.startswith("−")]
+    assert seen - sum(drops) == kept == 1809
+    assert values["train rows / bytes"] == "3,227 / 19.0 MB"
+    assert values["train files / bytes"] == "1,766 / 14.0 MB"
+    assert "| doctests: " in rendered.md and "| 465 / 1.2 MB | 930 / 2.4 MB |" in rendered.md
+    assert "largest of the 23 libraries" in rendered.md
