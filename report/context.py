@@ -4,7 +4,6 @@ shared sections (architecture, data) read from the records, and the figures they
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections import Counter
 from dataclasses import dataclass, field
