@@ -52,6 +52,10 @@ CODEGEN_COLUMNS = (
 )  # fmt: skip
 
 
+FIRST_LINE = 60  # characters of a completion shown in a table cell
+CUT_MARK = " …[cut]"
+
+
 @dataclass
 class Prompt:
     name: str
@@ -69,6 +73,19 @@ class Prompt:
     @property
     def patterns_hit(self) -> bool:
         return all(ok for _, ok in self.patterns)
+
+    @property
+    def first_line(self) -> str:
+        """The completion's first non-blank line, cut at FIRST_LINE characters with a visible
+        mark: a table cell holds the start of an answer, not a run of `0.0.0.…`."""
+        line = next((x for x in self.completion.splitlines() if x.strip()), "")
+        return line if len(line) <= FIRST_LINE else line[:FIRST_LINE] + CUT_MARK
+
+    @property
+    def prompt_line(self) -> str:
+        """The prompt as one line (its last comment is the request), cut likewise."""
+        text = " ⏎ ".join(x.strip() for x in self.prompt.splitlines() if x.strip())
+        return text if len(text) <= FIRST_LINE else "…" + text[-FIRST_LINE:]
 
 
 @dataclass

@@ -62,3 +62,31 @@ def overlaps(found: list[Word], slack: float = 0.5) -> list[tuple[Word, Word]]:
                 if dx > slack and dy > max(slack, 0.3 * min(a.y1 - a.y0, b.y1 - b.y0)):
                     pairs.append((a, b))
     return pairs
+
+
+def header_words(html_text: str) -> set[str]:
+    """The words of every table header (<th>) of the HTML the PDF was made from."""
+    found = set()
+    for cell in re.findall(r"<th[^>]*>(.*?)</th>", html_text, re.S):
+        found.update(html.unescape(re.sub(r"<[^>]+>", " ", cell)).split())
+    return found
+
+
+def broken_headers(html_text: str, found: list[Word]) -> set[str]:
+    """Header words that the PDF breaks inside the word ("Perplexi" / "ty", "S" / "ha" / "re"):
+    their column is too narrow for them. A break at the word's own hyphen ("Key-" / "token") is
+    fine. Words come in the order the PDF draws them, so a cell's wrapped lines follow each
+    other."""
+    headers = header_words(html_text)
+    broken = set()
+    for i, first in enumerate(found):
+        joined, last = first.text, first
+        for nxt in found[i + 1 : i + 5]:
+            if nxt.page != last.page or nxt.y0 <= last.y0 or last.text.endswith("-"):
+                break
+            joined, last = joined + nxt.text, nxt
+            if joined in headers:
+                broken.add(joined)
+            if not any(h.startswith(joined) for h in headers):
+                break
+    return broken
