@@ -195,6 +195,13 @@ def test_report_pdf_holds_names_and_perplexities(run):
         assert name in text
         assert f"{ppl:.2f}" in text or f"{ppl:.1f}" in text, f"perplexity of {name} not in the PDF"
     assert (out / "report.html").stat().st_size > 0 and (out / "report.md").stat().st_size > 0
+    # no word drawn over another, no header cut inside a word (issue 20; needs poppler-utils)
+    from tests.pdf_words import PDFTOTEXT, broken_headers, overlaps, words
+
+    if PDFTOTEXT is not None:
+        found = words(out / "report.pdf")
+        assert [(a.page, a.text, b.text) for a, b in overlaps(found)] == []
+        assert broken_headers((out / "report.html").read_text(), found) == set()
 
 
 def test_record_losses_match_a_plain_torch_recomputation(run):
