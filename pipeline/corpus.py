@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 SOURCES = ("installed", "path", "hub")
 SPLITS = ("valid", "train")  # valid first: of two equal files, the valid one stays
-CORPUS_VERSION = 3  # bump when a change here changes what a build holds (old caches go stale)
+CORPUS_VERSION = 4  # bump when a change here changes what a build holds (old caches go stale)
 STATS_FILE = "stats.json"
 TOP_LIBRARIES = 20
 
@@ -254,7 +254,8 @@ def filter_file(
     if reason:
         return reason, None
     digest = hashlib.blake2b(content.strip().encode(), digest_size=16).digest()
-    rank = unit_hash("split", f"{row['repo_name']}/{row['path']}")
+    # a doctest script's split follows its home file (issue 20)
+    rank = unit_hash("split", f"{row['repo_name']}/{usage.split_path(row['path'])}")
     return "kept", Candidate(
         row if index < 0 else index, digest, len(content.encode()), row["repo_name"], rank, part
     )
