@@ -127,7 +127,9 @@ def test_bits_per_byte_from_known_bytes(tokenizer):
     assert text.startswith(tokenizer.decode(ids[:1])) and 0 < first < 20
     data = Dataset.from_dict({"input_ids": [ids, ids]})
     nats = 1.5 * 2 * (len(ids) - 1)  # two blocks, len(ids) - 1 predictions each
-    assert bits_per_byte(1.5, data, tokenizer) == pytest.approx(nats / math.log(2) / (2 * (20 - first)))
+    assert bits_per_byte(1.5, data, tokenizer) == pytest.approx(
+        nats / math.log(2) / (2 * (20 - first))
+    )
     assert bits_per_byte(float("nan"), data, tokenizer) is None
 
 
