@@ -167,6 +167,9 @@ class Training(TypedDict):
     resumed: bool
     stopped_by_time_budget_at: int | None
     time_spent_before_resume_s: float
+    # other experiments training on this machine at the start or end of this one's training
+    # (parallel workers): its tokens/s is then one run's share (absent from older records)
+    experiments_beside: NotRequired[int]
 
 
 class SampleSummary(TypedDict):

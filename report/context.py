@@ -86,8 +86,31 @@ def build_context(
         "data_from": data_from,
         "figures": _across(experiments, figures, data, states, band, band_label),
         "pygments_css": stylesheet(),
+        "matrix": matrix_totals(records),
     }
     return context
+
+
+def matrix_totals(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The matrix as a whole, from the records: training tokens of every run, the wall time from
+    the first run's start to the last run's end, and their ratio (what the machine trained per
+    second, parallel runs together)."""
+    tokens = sum((r.get("training") or {}).get("tokens_seen") or 0 for r in records)
+    times = []
+    for r in records:
+        env = r.get("environment") or {}
+        try:
+            times.append((datetime.fromisoformat(env["started_at"]),
+                          datetime.fromisoformat(env["ended_at"])))  # fmt: skip
+        except (KeyError, TypeError, ValueError):
+            continue
+    wall = (max(e for _, e in times) - min(s for s, _ in times)).total_seconds() if times else 0
+    return {
+        "tokens": tokens,
+        "wall_s": wall or None,
+        "rate": tokens / wall if wall > 0 else None,
+        "parallel": any((r.get("training") or {}).get("experiments_beside") for r in records),
+    }
 
 
 def _state_order(item: tuple[str, int]) -> int:

@@ -112,6 +112,7 @@ class ExperimentView:
     train_only_s: float | None  # runtime without the evaluations run during training
     tokens_per_second: float | None
     tokens_seen: float | None
+    beside: int | None  # other experiments training on the machine beside this one
     steps: int | None
     mfu: float | None
     eval_results: list[tuple[str, Any]]
@@ -163,7 +164,7 @@ class ExperimentView:
             ("final_train_loss", "", self.final_train_loss, "loss"),
             ("runtime", "", self.runtime_s, "duration"),
             ("train_only", "", self.train_only_s, "duration"),
-            ("tokens_per_second", "", self.tokens_per_second, "whole"),
+            ("tokens_per_second", self.beside_label, self.tokens_per_second, "whole"),
             ("tokens_seen", "", self.tokens_seen, "whole"),
             ("steps", "", self.steps, "num"),
             ("mfu", "", self.mfu, "pct"),
@@ -196,6 +197,13 @@ class ExperimentView:
         if loss <= 0:
             return []
         return [(s, v * bpb / loss) for s, v in self.eval_loss]
+
+    @property
+    def beside_label(self) -> str:
+        """What the run's tokens/s is: its own, alone or beside how many others."""
+        if self.beside is None:
+            return ""
+        return ", trained alone" if self.beside == 0 else f", beside {self.beside} other run(s)"
 
     @property
     def changes(self) -> list[str]:
@@ -332,6 +340,7 @@ def experiment_view(entry: Entry, is_baseline: bool) -> ExperimentView:
         train_only_s=number(training.get("train_only_s")),
         tokens_per_second=number(training.get("tokens_per_second")),
         tokens_seen=number(training.get("tokens_seen")),
+        beside=training.get("experiments_beside"),
         steps=training.get("steps"),
         mfu=number(training.get("mfu")),
         eval_results=list(eval_results.items()),
