@@ -87,8 +87,32 @@ def build_context(
         "figures": _across(experiments, figures, data, states, band, band_label),
         "pygments_css": stylesheet(),
         "matrix": matrix_totals(records),
+        "closing": closing_view(experiments, archs, data),
     }
     return context
+
+
+def closing_view(
+    experiments: list[ExperimentView], archs: list[Architecture], data: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """The numbers of the closing section, all from the baseline's record: its model size, the
+    tokens it trained on, and how much of the validation split it was evaluated on."""
+    base = experiments[0] if experiments else None
+    if base is None or base.state != "complete" or not archs:
+        return None
+    params = (archs[0].parameters or {}).get("total")
+    blocks = dig(base.entry.record, "evaluation", "eval_blocks")
+    return {
+        "name": base.name,
+        "parameters": params,
+        "tokens": base.tokens_seen,
+        "tokens_per_parameter": base.tokens_seen / params if params and base.tokens_seen else None,
+        "eval_blocks": blocks,
+        "valid_chunks": (data or {}).get("valid_chunks"),
+        "train_tokens": (data or {}).get("train_tokens"),
+        "perplexity": base.perplexity,
+        "vocab_size": (data or {}).get("vocab_size"),
+    }
 
 
 def matrix_totals(records: list[dict[str, Any]]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ record's model config); formatting is left to the templates' filters.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +53,7 @@ CODEGEN_COLUMNS = (
 )  # fmt: skip
 
 
+_REPEAT = re.compile(r"(.{1,6}?)\1{5,}.{0,6}", re.S)  # a short unit, six times or more, and a tail
 FIRST_LINE = 60  # characters of a completion shown in a table cell
 CUT_MARK = " …[cut]"
 
@@ -69,10 +71,22 @@ class Prompt:
     samples: int  # sampled completions besides the main one
     samples_valid: int  # of those, how many parse
     samples_matching: int  # of those, how many contain every expected pattern
+    # the first sampled completion that parses (its index, text, the sampling settings), shown
+    # beside a greedy completion that degenerated into one repeated token
+    good_sample: tuple[int, str, list[tuple[str, Any]]] | None = None
 
     @property
     def patterns_hit(self) -> bool:
         return all(ok for _, ok in self.patterns)
+
+    @property
+    def degenerate(self) -> bool:
+        """The greedy completion is one token repeated: `# the the the`, `0.0.0.0.`, `#####`."""
+        text = "".join(self.completion.split())
+        words = self.completion.split()
+        if len(words) >= 4 and len(set(words[1:])) == 1:
+            return True
+        return bool(_REPEAT.fullmatch(text))
 
     @property
     def first_line(self) -> str:
@@ -363,7 +377,18 @@ def _prompt(p: dict[str, Any]) -> Prompt:
     prompt, completion = str(p.get("prompt") or ""), str(p.get("completion") or "")
     checks = p.get("checks") or {}
     found = _patterns(checks)
-    samples = [s.get("checks") or {} for s in p.get("samples") or [] if isinstance(s, dict)]
+    raw = [s for s in p.get("samples") or [] if isinstance(s, dict)]
+    samples = [s.get("checks") or {} for s in raw]
+    good = next(
+        (
+            i
+            for i, c in enumerate(samples)
+            if c.get("syntax_valid") and str(c.get("checked") or "").strip()
+        ),
+        None,
+    )
+    settings = [("seed", (p.get("decoding") or {}).get("seed"))]  # the generation seed first
+    settings += sorted((p.get("sampling") or {}).items())
     return Prompt(
         name=str(p.get("name") or ""),
         group=str(p.get("group") or "course"),
@@ -376,6 +401,9 @@ def _prompt(p: dict[str, Any]) -> Prompt:
         samples=len(samples),
         samples_valid=sum(bool(c.get("syntax_valid")) for c in samples),
         samples_matching=sum(all(ok for _, ok in _patterns(c)) for c in samples),
+        good_sample=None
+        if good is None
+        else (good + 1, str(raw[good].get("completion") or ""), settings),
     )
 
 

@@ -22,9 +22,14 @@ ZEROS = "0." * 150  # what a tiny model writes: one token, repeated, no space to
 HASHES = "#" * 300
 
 
+THE = "# the" + " the" * 40
+
+
 def long_completions(record: dict) -> None:
     for p in record["prompts"]:
         p["completion"] = ZEROS if p["group"] == "heldout" else HASHES + "\n" + ZEROS
+        if p["name"] == "scatter":
+            p["completion"] = THE  # one token repeated: the report adds a sample that parses
 
 
 @pytest.fixture(scope="module")
@@ -83,3 +88,31 @@ def test_no_figure_appears_twice(rendered) -> None:
     html = (out / "report.html").read_text(encoding="utf-8")
     sources = html.split('src="')[1:]
     assert len(sources) == len(set(sources))
+
+
+def test_a_degenerate_greedy_completion_gets_a_sample_that_parses(rendered) -> None:
+    """Goal 9: beside `# the the the …`, the first sampled completion that parses, labelled as
+    a sample with its seed; the counts stay the greedy completion's."""
+    _, md = rendered
+    baseline = md.split("### 4.1 baseline", 1)[1].split("### 4.2 ", 1)[0]
+    scatter = baseline.split("**scatter**", 1)[1].split("**dataframe**", 1)[0]
+    assert "The greedy completion repeats one token" in scatter
+    assert "sample 1 of 2;\nseed 42, max_new_tokens 48, n 2, temperature 1.0" in scatter
+    assert "```python\nplt.scatter(x, y)\nplt.show()\n```" in scatter
+    dataframe = baseline.split("**dataframe**", 1)[1].split("**groupby**", 1)[0]
+    assert "The greedy completion repeats one token" not in dataframe  # two different runs
+
+
+def test_the_closing_section_reads_its_numbers_from_the_records(rendered) -> None:
+    _, md = rendered
+    closing = md.split("## 6 Discussion and conclusions", 1)[1]
+    # the fixture's baseline: 937,472 parameters (micro preset), 320 steps x 16 x 128 tokens
+    assert (
+        "GPT-2 of 937,472\nparameters that saw 655,360 training tokens, 0.70 per parameter"
+        in closing
+    )
+    assert "each entry\n160 times on average" in closing  # 655,360 / 4,096
+    assert "better beyond seed noise: adafactor" in closing
+    assert "reads 1,024 of the\n2,421 validation blocks" in closing
+    assert "Not measured on this machine" in closing
+    assert "Language Models are Unsupervised Multitask Learners" in closing
