@@ -248,7 +248,10 @@ def test_corpus_parts_and_held_out_prompts_are_reported(rendered: SimpleNamespac
     assert "| library: the packages' own source (internals, tests) | 0.25 | 16,254 | 1,408 |" in md
     assert "| examples: " in md and "without matplotlib==3.11.2" in md
     assert "No training or validation file contains an evaluation prompt" in md
-    assert "#### Held-out prompts" in md and "| `# load data.csv into a dataframe` | `df = load('data.csv')` | no |" in md
+    assert (
+        "#### Held-out prompts" in md
+        and "| `# load data.csv into a dataframe` | `df = load('data.csv')` | no |" in md
+    )
     assert "| 1 of 2 |" in md  # held-out greedy hits in the code-generation table
     assert md.count("#### Held-out prompts") == md.count("#### Prompts and completions")
 
