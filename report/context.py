@@ -166,7 +166,7 @@ def _across(
         shade = (band_label, colour, band.curve, tps)
     span = (band.lower, band.upper, experiments[0].colour) if band else None
     out: dict[str, Any] = {
-        "overlay": figures.get("eval-bpb", "eval_overlay", series, shade, ylabel="eval bits per byte")
+        "overlay": figures.get("eval-loss", "eval_overlay", series, shade, ylabel="eval bits per byte")
         if series or shade
         else None,
         "bpb": figures.get(

@@ -89,7 +89,7 @@ def test_every_output_is_written(rendered: SimpleNamespace) -> None:
         assert (rendered.out / name).stat().st_size > 0
         assert rendered.out / name in rendered.outputs
     figures = sorted(p.name for p in (rendered.out / "figures").glob("*.svg"))
-    assert "eval-bpb.svg" in figures and "bits-per-byte.svg" in figures
+    assert "eval-loss.svg" in figures and "bits-per-byte.svg" in figures
     assert "curves-baseline.svg" in figures and "architecture-1.svg" in figures
     assert rendered.warnings == []
 
@@ -153,7 +153,7 @@ def test_markdown_report(rendered: SimpleNamespace) -> None:
     t = words()
     for number, title in enumerate(t.sections.values(), 1):
         assert f"## {number} {title}" in rendered.md
-    assert rendered.md.count("![eval loss of every experiment](figures/eval-bpb.svg)") == 1
+    assert rendered.md.count("![eval loss of every experiment](figures/eval-loss.svg)") == 1
     for name in rendered.fixture.names:
         assert re.search(rf"^### 4\.\d+ {re.escape(name)}\b", rendered.md, re.M), name
 

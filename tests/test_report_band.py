@@ -126,7 +126,7 @@ def test_a_run_on_other_text_gets_no_verdict(tmp_path) -> None:
 
 def test_comparison_plots_shade_the_interval(report) -> None:
     _, out = report
-    overlay = (out / "figures" / "eval-bpb.svg").read_text()
+    overlay = (out / "figures" / "eval-loss.svg").read_text()
     assert "baseline seeds: 95 % interval" in overlay  # the band's legend entry
     assert "eval bits per byte" in overlay
     assert "baseline-seed1" not in overlay  # members are drawn as the band, not one line each
