@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 SOURCES = ("installed", "path", "hub")
 SPLITS = ("valid", "train")  # valid first: of two equal files, the valid one stays
-CORPUS_VERSION = 3  # bump when a change here changes what a build holds (old caches go stale)
+CORPUS_VERSION = 4  # bump when a change here changes what a build holds (old caches go stale)
 STATS_FILE = "stats.json"
 TOP_LIBRARIES = 20
 
@@ -280,7 +280,8 @@ def filter_file(
     if reason:
         return reason, None
     digest = hashlib.blake2b(content.strip().encode(), digest_size=16).digest()
-    rank = unit_hash("split", f"{row['repo_name']}/{row['path']}")
+    # a doctest script's split follows its home file (issue 20)
+    rank = unit_hash("split", f"{row['repo_name']}/{usage.split_path(row['path'])}")
     return "kept", Candidate(
         row if index < 0 else index, digest, len(content.encode()), row["repo_name"], rank, part
     )
@@ -447,6 +448,15 @@ def materialize(
     return datasets.DatasetDict(out)
 
 
+def _distinct(rows: list[Candidate]) -> list[Candidate]:
+    """The files behind a split's rows: the mix repeats a file (one Candidate, several rows);
+    a file is its path hash and content."""
+    seen: dict[tuple[str, float, bytes], Candidate] = {}
+    for c in rows:
+        seen.setdefault((c.repo_name, c.rank, c.digest), c)
+    return list(seen.values())
+
+
 def make_stats(
     data_cfg: dict[str, Any],
     key: str,
@@ -454,27 +464,40 @@ def make_stats(
     file_counts: Counter[str],
     dedup_removed: int,
 ) -> dict[str, Any]:
+    """The corpus in numbers. Files are distinct files, so that files_seen − the filters' drops
+    − dedup_removed − files_left_out = files_kept; rows are what the model reads after the mix
+    repeats files (train_rows, *_rows_bytes). Libraries are counted in distinct files."""
+    distinct = {split: _distinct(kept[split]) for split in ("train", "valid")}
     libraries: dict[str, list[int]] = {}
-    for c in kept["train"] + kept["valid"]:
+    for c in distinct["train"] + distinct["valid"]:
         files_bytes = libraries.setdefault(c.repo_name, [0, 0])
         files_bytes[0] += 1
         files_bytes[1] += c.nbytes
     top = sorted(libraries.items(), key=lambda kv: (-kv[1][1], kv[0]))[:TOP_LIBRARIES]
-    train_bytes = sum(c.nbytes for c in kept["train"])
-    valid_bytes = sum(c.nbytes for c in kept["valid"])
+    train_bytes = sum(c.nbytes for c in distinct["train"])
+    valid_bytes = sum(c.nbytes for c in distinct["valid"])
+    files_kept = len(distinct["train"]) + len(distinct["valid"])
+    # passed the filters and dedup, but a part weight below 1 or the subset left them out
+    left_out = file_counts["kept"] - dedup_removed - files_kept
     return {
         "source": data_cfg["source"],
         "keywords": list(data_cfg.get("keywords") or []),
         "files_seen": file_counts.total(),
-        "files_kept": len(kept["train"]) + len(kept["valid"]),
+        "files_kept": files_kept,
         "bytes_kept": train_bytes + valid_bytes,
         "filtered": {name: file_counts[name] for name in FILTERS},
         "dedup_removed": dedup_removed,
-        "train_files": len(kept["train"]),
-        "valid_files": len(kept["valid"]),
+        "files_left_out": left_out,
+        "train_files": len(distinct["train"]),
+        "valid_files": len(distinct["valid"]),
         "train_bytes": train_bytes,
         "valid_bytes": valid_bytes,
+        "train_rows": len(kept["train"]),
+        "valid_rows": len(kept["valid"]),
+        "train_rows_bytes": sum(c.nbytes for c in kept["train"]),
+        "valid_rows_bytes": sum(c.nbytes for c in kept["valid"]),
         "libraries": [{"name": n, "files": f, "bytes": b} for n, (f, b) in top],
+        "libraries_total": len(libraries),
         "cache_key": key,
     }
 
@@ -485,8 +508,9 @@ def part_stats(
     weights: dict[str, float],
     missing: list[str],
 ) -> dict[str, Any]:
-    """Per part: its weight, what the filters did, and what it holds in each split after the
-    mix (repeats counted): the data section of the report shows this table."""
+    """Per part: its weight, what the filters did, and what it holds in each split: distinct
+    files and bytes, and the train rows after the mix (repeats counted): the data section of
+    the report shows this table."""
     out: dict[str, Any] = {}
     for part, weight in weights.items():
         counts = parts.get(part, Counter())
@@ -497,9 +521,13 @@ def part_stats(
             "filtered": {name: counts[name] for name in FILTERS if counts[name]},
         }
         for split in ("train", "valid"):
-            mine = [c for c in kept[split] if c.part == part]
+            rows = [c for c in kept[split] if c.part == part]
+            mine = _distinct(rows)
             entry[f"{split}_files"] = len(mine)
             entry[f"{split}_bytes"] = sum(c.nbytes for c in mine)
+            if split == "train":
+                entry["train_rows"] = len(rows)
+                entry["train_rows_bytes"] = sum(c.nbytes for c in rows)
         entry["missing"] = missing if part == "examples" else []
         out[part] = entry
     return out

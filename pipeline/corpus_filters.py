@@ -130,10 +130,26 @@ def has_code_structure(content: str, lowered: str | None = None) -> bool:
     return any(marker in low for marker in CODE_MARKERS)
 
 
+def _code_part(line: str) -> str:
+    """A code line without its trailing comment (a '#' outside quotes ends the code); a comment
+    line stays whole, as a prompt's comment is the request itself."""
+    if "#" not in line or line.startswith("#"):
+        return line
+    quote = None
+    for i, ch in enumerate(line):
+        if quote is None and ch == "#":
+            return line[:i]
+        if ch in "'\"":
+            quote = None if quote == ch else (ch if quote is None else quote)
+    return line
+
+
 def normalized_lines(text: str) -> str:
-    """Non-empty lines, stripped, joined by newlines: indentation and blank lines do not hide
-    a copied prompt."""
-    return "\n".join(line.strip() for line in text.splitlines() if line.strip())
+    """Non-empty lines with ALL whitespace removed and code lines' trailing comments cut,
+    joined by newlines: neither `x=np.random.randn(100)`, `#  create` nor `y = f(x)  # mine`
+    hides a copied prompt line, nor do indentation and blank lines."""
+    lines = (_code_part("".join(line.split())) for line in text.splitlines())
+    return "\n".join(line for line in lines if line)
 
 
 def unit_hash(*parts: object) -> float:

@@ -84,6 +84,15 @@ def intro_comment(prose: str) -> str:
     return comment if len(comment.split()) > 2 else ""  # "# Examples" is a title, not a comment
 
 
+DOCTEST_SUFFIX = "#doctests"  # a doctest script's path: its home file's, plus this
+
+
+def split_path(path: str) -> str:
+    """The path whose hash picks a row's split: a doctest script goes where its home file goes,
+    so no validation script has its home file (and its examples' code) in train."""
+    return path.removesuffix(DOCTEST_SUFFIX)
+
+
 def doctest_rows(
     rows: Iterable[dict], keywords: tuple[str, ...] = (), comments: bool = True
 ) -> Iterator[dict]:
@@ -100,7 +109,7 @@ def doctest_rows(
         if script:
             yield {
                 **row,
-                "path": row["path"] + "#doctests",
+                "path": row["path"] + DOCTEST_SUFFIX,
                 "size": str(len(script.encode())),
                 "content": script,
             }

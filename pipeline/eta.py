@@ -4,7 +4,9 @@ run_matrix plans the experiments it will run; each run's Trainer gets the callba
 measures this machine's training tokens/s over the first steps and prints how long the rest
 of the matrix should take: training tokens left at that rate, evaluations at about three times
 that rate (forward only), and what follows training (final evaluation, weights, prompts) as
-long as it took the experiment before.
+long as it took the experiment before. With several workers (pipeline.parallel) the rate is one
+worker's, and the experiments left are scheduled over the workers: one experiment left takes
+its own time, whatever the number of idle workers.
 """
 
 from __future__ import annotations
@@ -52,15 +54,26 @@ class MatrixEta:
         if after_s and after_s > 0:
             self.after_s = after_s
 
+    def durations(self, tokens_per_second: float, done_tokens: int) -> list[float]:
+        """Seconds each experiment left takes at this rate (one worker's), the first one less
+        the training tokens it has done."""
+        out = []
+        for i, (train, evals) in enumerate(self.left):
+            train = max(0, train - done_tokens) if i == 0 else train
+            seconds = train / tokens_per_second + evals / (EVAL_SPEEDUP * tokens_per_second)
+            out.append(seconds + self.after_s)
+        return out
+
     def estimate(self, tokens_per_second: float, done_tokens: int, jobs: int = 1) -> float:
-        """Seconds left for the whole matrix at this rate, `jobs` experiments at a time."""
-        train = sum(t for t, _ in self.left) - done_tokens
-        evals = sum(e for _, e in self.left)
-        return (
-            train / tokens_per_second
-            + evals / (EVAL_SPEEDUP * tokens_per_second)
-            + self.after_s * len(self.left)
-        ) / jobs
+        """Seconds left for the whole matrix, `jobs` workers each training at
+        `tokens_per_second`: the experiments left, in matrix order, each to the worker that
+        is free first; the matrix ends when the last worker does. Never less than the longest
+        experiment left (one experiment runs on one worker, however many are idle)."""
+        free = [0.0] * max(1, jobs)
+        for seconds in self.durations(tokens_per_second, done_tokens):
+            i = free.index(min(free))
+            free[i] += seconds
+        return max(free)
 
     def callback(self, tokens_per_step: int) -> TrainerCallback:
         return _EtaCallback(self, tokens_per_step)
@@ -82,9 +95,11 @@ class _EtaCallback(TrainerCallback):
         rate = steps * self.tokens_per_step / (time.perf_counter() - self.start)
         left = self.eta.estimate(rate, state.global_step * self.tokens_per_step, jobs_in_matrix())
         finish = time.strftime("%H:%M", time.localtime(time.time() + left))
+        jobs = jobs_in_matrix()
+        per = f" per worker, {jobs} workers" if jobs > 1 else ""
         print(
             f"\n    matrix: about {left / 60:.0f} min left for {len(self.eta.left)} "
-            f"experiment(s), done around {finish} (at {rate:,.0f} training tokens/s)",
+            f"experiment(s), done around {finish} (at {rate:,.0f} training tokens/s{per})",
             flush=True,
         )
 

@@ -25,6 +25,7 @@ from pipeline.hub import push_experiment
 from pipeline.humaneval import evaluate_humaneval
 from pipeline.model import build_model, gpt2_config_values, parameter_breakdown
 from pipeline.model_card import write_card
+from pipeline.parallel import running_beside
 from pipeline.prompts import complete, evaluation_prompts, sample_summary
 from pipeline.record import (
     PREVIOUS_FILE,
@@ -141,7 +142,9 @@ def _train(
     )  # fmt: skip
     if resume:
         print(f"    resuming from the last checkpoint in {relative(ckpt_dir)}")
+    beside = running_beside(folder)  # sampled at the start and the end of training
     train_out = trainer.train(resume_from_checkpoint=True if resume else None)
+    beside = max(beside, running_beside(folder))
     n_params = record["model"]["parameters"]["total"]
     record["training"] = training_section(
         trainer, train_out.metrics, cfg, record["model"]["config"], n_params,
@@ -152,6 +155,7 @@ def _train(
         resumed=resume,
         stopped_by_time_budget_at=budget.stopped_at,
         time_spent_before_resume_s=budget.spent_before,
+        experiments_beside=beside,
     )
     return trainer, divergence.diverged_at
 

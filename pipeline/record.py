@@ -62,8 +62,11 @@ class Part(TypedDict):
     files_seen: int
     files_passed: int
     filtered: dict[str, int]  # files dropped, by filter (only filters that dropped any)
-    train_files: int
+    train_files: int  # distinct files (the mix repeats some: train_rows)
     train_bytes: int
+    # rows after the mix, repeats counted (absent from corpora cached before they were counted)
+    train_rows: NotRequired[int]
+    train_rows_bytes: NotRequired[int]
     valid_files: int
     valid_bytes: int
     missing: list[str]  # sdists that could not be read (examples part)
@@ -102,16 +105,28 @@ class Data(TypedDict):
     corpus: NotRequired[str]
     fallback: NotRequired[str | None]  # why the profile's hub corpus was not used; None: it was
     keywords: list[str]
+    # Files are distinct files: files_seen − sum(filtered) − dedup_removed − files_left_out
+    # = files_kept. Rows are what the model reads after the part weights repeat files. The
+    # NotRequired keys are absent from corpora cached before they were counted (there the files
+    # are rows, as the report then says).
     files_seen: int
     files_kept: int
     bytes_kept: int
     filtered: dict[str, int]  # files dropped, by filter
     dedup_removed: int
+    files_left_out: NotRequired[
+        int
+    ]  # passed filters and dedup; left out by a part weight < 1 or the subset
     train_files: int
     valid_files: int
     train_bytes: int
     valid_bytes: int
-    libraries: list[Library]
+    train_rows: NotRequired[int]
+    valid_rows: NotRequired[int]
+    train_rows_bytes: NotRequired[int]
+    valid_rows_bytes: NotRequired[int]
+    libraries: list[Library]  # the largest (corpus.TOP_LIBRARIES), by distinct bytes
+    libraries_total: NotRequired[int]  # how many libraries the corpus draws from
     cache_key: str
     subset_removed: int
     parts: NotRequired[dict[str, Part]]  # the installed source only
@@ -167,6 +182,9 @@ class Training(TypedDict):
     resumed: bool
     stopped_by_time_budget_at: int | None
     time_spent_before_resume_s: float
+    # other experiments training on this machine at the start or end of this one's training
+    # (parallel workers): its tokens/s is then one run's share (absent from older records)
+    experiments_beside: NotRequired[int]
 
 
 class SampleSummary(TypedDict):

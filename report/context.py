@@ -4,7 +4,6 @@ shared sections (architecture, data) read from the records, and the figures they
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -13,7 +12,7 @@ from typing import Any
 
 from pipeline.model import analytic_parameters
 
-from .band import Band, baseline_band, is_seed_replica, mark_verdicts
+from .band import Band, baseline_band, mark_verdicts
 from .figures import Figures
 from .highlight import stylesheet
 from .load import Entry
@@ -80,16 +79,62 @@ def build_context(
         "experiments": experiments,
         "summary_columns": SUMMARY_COLUMNS,
         "codegen_columns": CODEGEN_COLUMNS,
-        # a seed replica is the baseline again: the best run is judged among the others
-        "best": best([e for e in experiments if e.is_baseline or not is_seed_replica(e)]),
+        "best": best(experiments),
         "band": band,
         "architectures": archs,
         "data": data,
         "data_from": data_from,
         "figures": _across(experiments, figures, data, states, band, band_label),
         "pygments_css": stylesheet(),
+        "matrix": matrix_totals(records),
+        "closing": closing_view(experiments, archs, data),
     }
     return context
+
+
+def closing_view(
+    experiments: list[ExperimentView], archs: list[Architecture], data: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """The numbers of the closing section, all from the baseline's record: its model size, the
+    tokens it trained on, and how much of the validation split it was evaluated on."""
+    base = experiments[0] if experiments else None
+    if base is None or base.state != "complete" or not archs:
+        return None
+    params = (archs[0].parameters or {}).get("total")
+    blocks = dig(base.entry.record, "evaluation", "eval_blocks")
+    return {
+        "name": base.name,
+        "parameters": params,
+        "tokens": base.tokens_seen,
+        "tokens_per_parameter": base.tokens_seen / params if params and base.tokens_seen else None,
+        "eval_blocks": blocks,
+        "valid_chunks": (data or {}).get("valid_chunks"),
+        "train_tokens": (data or {}).get("train_tokens"),
+        "perplexity": base.perplexity,
+        "vocab_size": (data or {}).get("vocab_size"),
+    }
+
+
+def matrix_totals(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The matrix as a whole, from the records: training tokens of every run, the wall time from
+    the first run's start to the last run's end, and their ratio (what the machine trained per
+    second, parallel runs together)."""
+    tokens = sum((r.get("training") or {}).get("tokens_seen") or 0 for r in records)
+    times = []
+    for r in records:
+        env = r.get("environment") or {}
+        try:
+            times.append((datetime.fromisoformat(env["started_at"]),
+                          datetime.fromisoformat(env["ended_at"])))  # fmt: skip
+        except (KeyError, TypeError, ValueError):
+            continue
+    wall = (max(e for _, e in times) - min(s for s, _ in times)).total_seconds() if times else 0
+    return {
+        "tokens": tokens,
+        "wall_s": wall or None,
+        "rate": tokens / wall if wall > 0 else None,
+        "parallel": any((r.get("training") or {}).get("experiments_beside") for r in records),
+    }
 
 
 def _state_order(item: tuple[str, int]) -> int:
@@ -108,30 +153,32 @@ def _across(
     def note(e: ExperimentView) -> str:
         return states.get(e.state, e.state)
 
-    # With a band, its members are drawn as the band (shaded), not one line each.
+    # Bits per byte, the measure the interval is on. With a band, its members are drawn as the
+    # band (shaded), not one line each.
     series = [
-        (e.name, e.colour, e.eval_loss, e.tokens_per_step)
+        (e.name, e.colour, e.bpb_curve, e.tokens_per_step)
         for e in experiments
-        if e.eval_loss and not e.in_band
+        if e.bpb_curve and not e.in_band
     ]
     shade = None
     if band is not None:
         colour, tps = experiments[0].colour, experiments[0].tokens_per_step
         shade = (band_label, colour, band.curve, tps)
-    span = (math.exp(band.lower), math.exp(band.upper), experiments[0].colour) if band else None
+    span = (band.lower, band.upper, experiments[0].colour) if band else None
     out: dict[str, Any] = {
-        "overlay": figures.get("eval-loss", "eval_overlay", series, shade)
+        "overlay": figures.get("eval-loss", "eval_overlay", series, shade, ylabel="eval bits per byte")
         if series or shade
         else None,
-        "perplexity": figures.get(
-            "perplexity", "bars",
-            [(e.name, e.colour, e.perplexity, "∞ (overflow)" if e.perplexity == float("inf") else note(e)) for e in experiments],
-            "perplexity on the validation split (log scale)", log=True, digits=2, span=span,
+        "bpb": figures.get(
+            "bits-per-byte", "bars",
+            [(e.name, e.colour, e.bits_per_byte, note(e)) for e in experiments],
+            "bits per byte on the evaluation text (lower is better)", log=False, digits=3,
+            span=span, zoom=True,
         ),
         "throughput": figures.get(
             "throughput", "bars",
             [(e.name, e.colour, e.tokens_per_second, note(e)) for e in experiments],
-            "training throughput (tokens per second)", log=False, digits=0,
+            "training throughput per run (tokens per second)", log=False, digits=0,
         ),
         "libraries": None,
     }  # fmt: skip
@@ -192,7 +239,8 @@ DATA_KEYS = (
     "train_files", "valid_files", "train_bytes", "valid_bytes", "libraries", "train_tokens",
     "valid_tokens", "vocab_size", "chunking_mode", "context_length", "train_chunks",
     "valid_chunks", "tokens_dropped", "tokenizer", "subset_removed", "tokens_dropped_by_mode",
-    "corpus", "fallback",
+    "corpus", "fallback", "files_left_out", "train_rows", "valid_rows", "train_rows_bytes",
+    "valid_rows_bytes",
 )  # fmt: skip
 
 
@@ -207,7 +255,9 @@ def data_view(experiments: list[ExperimentView]) -> tuple[dict[str, Any] | None,
             view["filtered"] = list((data.get("filtered") or {}).items())
             libraries = [x for x in data.get("libraries") or [] if isinstance(x, dict)]
             view["libraries"] = sorted(libraries, key=lambda x: -(x.get("bytes") or 0))[:10]
-            view["libraries_total"] = len(libraries)
+            # the record stores the largest only; older records lack the real total
+            view["libraries_total"] = data.get("libraries_total")
+            view["libraries_stored"] = len(libraries)
             view["parts"] = [
                 {"name": name, **entry}
                 for name, entry in (data.get("parts") or {}).items()

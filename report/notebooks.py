@@ -22,6 +22,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from pipeline.cache import write_atomic
 
 from .render import module
+from .safe import clean_notebook_html
 from .view import ExperimentView
 
 TEMPLATE = "notebook.md.j2"
@@ -215,6 +216,7 @@ def export_html(notebooks: list[tuple[Path, str]], html_dir: Path, templates: Pa
         template_name="offline",
         extra_template_basedirs=[str(templates / "nbconvert")],
         sanitize_html=True,
+        filters={"clean_html": clean_notebook_html},  # headings render (see report.safe)
     )
     html_dir.mkdir(parents=True, exist_ok=True)
     written = []

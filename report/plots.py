@@ -117,6 +117,7 @@ def _log_y(ax: plt.Axes) -> None:
 def eval_overlay(
     series: list[tuple[str, str, list[tuple[int, float]], float | None]],
     band: tuple[str, str, list[tuple[int, float, float, float]], float | None] | None = None,
+    ylabel: str = "eval loss (nats/token)",
 ) -> plt.Figure:
     """Every experiment's eval loss; against tokens seen when every run records tokens/step
     (runs with different batch sizes are then comparable), else against steps. `band`:
@@ -136,7 +137,7 @@ def eval_overlay(
             ax.plot(*zip(*finite, strict=True), color=colour, marker="o", ms=2.5, label=name)
     _log_y(ax)
     ax.set_xlabel("tokens seen (millions)" if by_tokens else "optimizer step")
-    ax.set_ylabel("eval loss (nats/token)")
+    ax.set_ylabel(ylabel)
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     return fig
@@ -149,10 +150,12 @@ def bars(
     log: bool,
     digits: int,
     span: tuple[float, float, str] | None = None,
+    zoom: bool = False,
 ) -> plt.Figure:
     """One horizontal bar per experiment (matrix order, top down); rows without a value show
     their note (diverged, not run...) instead of a bar. `span`: (low, high, colour), the
-    baseline's noise band, shaded across every row."""
+    baseline's seed interval, shaded across every row. `zoom`: a linear axis that starts just
+    below the smallest value or span, so differences of a few percent show."""
     fig, ax = plt.subplots(figsize=(WIDE, 0.26 * len(rows) + 0.65))
     if span is not None:
         ax.axvspan(span[0], span[1], color=span[2], alpha=0.18, lw=0, zorder=0)
@@ -161,6 +164,9 @@ def bars(
     values = [r[2] for r in rows][::-1]
     present = [v for v in values if v is not None and math.isfinite(v) and v > 0]
     low = min(present) / 2 if (log and present) else 0
+    if zoom and present:
+        ends = present + (list(span[:2]) if span else [])
+        low = min(ends) - 0.25 * (max(ends) - min(ends) or min(ends) * 0.1)
     for y, (_, colour, value, note) in zip(ypos, rows[::-1], strict=True):
         if value is not None and math.isfinite(value) and value > 0:
             ax.barh(y, value - low, left=low, color=colour, height=0.6)
@@ -177,7 +183,8 @@ def bars(
     ax.set_ylim(-0.7, len(rows) - 0.3)  # room for the notes of the bottom row
     ax.grid(axis="y", visible=False)
     if not log:
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x:,.0f}"))
+        tick = 2 if zoom else 0
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x:,.{tick}f}"))
     if log and present:
         ax.set_xscale("log")
         ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
@@ -185,7 +192,8 @@ def bars(
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlim(low, max(present) * 2)
     elif present:
-        ax.set_xlim(0, max(present) * 1.18)
+        top = max(present + ([span[1]] if span else []))
+        ax.set_xlim(low, top + 0.18 * (top - low))
     ax.set_xlabel(xlabel)
     fig.tight_layout()
     return fig

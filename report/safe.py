@@ -66,3 +66,24 @@ def _neutralize(text: str) -> str:
     pieces = _ALLOWED_TAG.split(text)
     text = "<br>".join(p.replace("<", "&lt;") for p in pieces)
     return _REMOTE_IMAGE.sub(lambda m: "\\" + m.group(0), text)
+
+
+# What the notebooks' Markdown cells render to (headings, paragraphs, lists, tables, code):
+# nbconvert's own clean_html allows none of h1-h6, p, th, so it escapes the headings of every
+# notebook into visible text. Nothing here can run or load: no script, style, img or iframe;
+# links keep only their href (http, https, mailto or in-page).
+NOTEBOOK_TAGS = (
+    "a", "abbr", "b", "blockquote", "br", "code", "div", "em", "h1", "h2", "h3", "h4", "h5", "h6",
+    "hr", "i", "li", "ol", "p", "pre", "span", "strong", "table", "tbody", "td", "th", "thead",
+    "tr", "ul",
+)  # fmt: skip
+NOTEBOOK_ATTRIBUTES = {"*": ["class", "id"], "a": ["href", "title", "class"]}
+
+
+def clean_notebook_html(element: Any) -> str:
+    """nbconvert's `clean_html` filter with the tags rendered Markdown needs: record text,
+    escaped before it reached the Markdown, stays escaped; any other tag is escaped too."""
+    import bleach
+
+    text = element.decode() if isinstance(element, bytes) else str(element)
+    return bleach.clean(text, tags=NOTEBOOK_TAGS, attributes=NOTEBOOK_ATTRIBUTES)

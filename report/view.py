@@ -7,6 +7,7 @@ record's model config); formatting is left to the templates' filters.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,15 +39,23 @@ class Figure:
 # The summary's two tables, column by column: (key of text.j2's `col`, style). Each row's
 # values come from the experiment (summary_cells, codegen_cells); text.j2's `table_cell` formats
 # a value by its style; the templates only lay the cells out.
+# Bits per byte and the verdict against the seed interval sit in the summary; the code-generation
+# table holds only what the summary does not (each table fits the page width, no header running
+# into the next).
 SUMMARY_COLUMNS = (
-    ("train_loss", "num"), ("eval_loss", "num"), ("perplexity", "ppl"), ("band", "band"),
+    ("eval_loss", "num"), ("perplexity", "ppl"), ("bpb", "num"), ("band", "band"),
     ("runtime", "duration"),
 )  # fmt: skip
 CODEGEN_COLUMNS = (
-    ("perplexity", "ppl"), ("bpb", "num"), ("token_accuracy", "pct"), ("key_token_loss", "num"),
-    ("greedy_checks", "counts"), ("samples_valid", "pct"), ("samples_pass1", "pct"),
-    ("samples_early", "pct"), ("heldout_greedy", "counts"), ("humaneval_pass1", "pct"),
+    ("token_accuracy", "pct"), ("key_token_loss", "num"), ("greedy_checks", "counts"),
+    ("samples_valid", "pct"), ("samples_pass1", "pct"), ("samples_early", "pct"),
+    ("heldout_greedy", "counts"), ("humaneval_pass1", "pct"),
 )  # fmt: skip
+
+
+_REPEAT = re.compile(r"(.{1,6}?)\1{5,}.{0,6}", re.S)  # a short unit, six times or more, and a tail
+FIRST_LINE = 60  # characters of a completion shown in a table cell
+CUT_MARK = " …[cut]"
 
 
 @dataclass
@@ -62,10 +71,35 @@ class Prompt:
     samples: int  # sampled completions besides the main one
     samples_valid: int  # of those, how many parse
     samples_matching: int  # of those, how many contain every expected pattern
+    # the first sampled completion that parses (its index, text, the sampling settings), shown
+    # beside a greedy completion that degenerated into one repeated token
+    good_sample: tuple[int, str, list[tuple[str, Any]]] | None = None
 
     @property
     def patterns_hit(self) -> bool:
         return all(ok for _, ok in self.patterns)
+
+    @property
+    def degenerate(self) -> bool:
+        """The greedy completion is one token repeated: `# the the the`, `0.0.0.0.`, `#####`."""
+        text = "".join(self.completion.split())
+        words = self.completion.split()
+        if len(words) >= 4 and len(set(words[1:])) == 1:
+            return True
+        return bool(_REPEAT.fullmatch(text))
+
+    @property
+    def first_line(self) -> str:
+        """The completion's first non-blank line, cut at FIRST_LINE characters with a visible
+        mark: a table cell holds the start of an answer, not a run of `0.0.0.…`."""
+        line = next((x for x in self.completion.splitlines() if x.strip()), "")
+        return line if len(line) <= FIRST_LINE else line[:FIRST_LINE] + CUT_MARK
+
+    @property
+    def prompt_line(self) -> str:
+        """The prompt as one line (its last comment is the request), cut likewise."""
+        text = " ⏎ ".join(x.strip() for x in self.prompt.splitlines() if x.strip())
+        return text if len(text) <= FIRST_LINE else "…" + text[-FIRST_LINE:]
 
 
 @dataclass
@@ -92,6 +126,7 @@ class ExperimentView:
     train_only_s: float | None  # runtime without the evaluations run during training
     tokens_per_second: float | None
     tokens_seen: float | None
+    beside: int | None  # other experiments training on the machine beside this one
     steps: int | None
     mfu: float | None
     eval_results: list[tuple[str, Any]]
@@ -143,7 +178,7 @@ class ExperimentView:
             ("final_train_loss", "", self.final_train_loss, "loss"),
             ("runtime", "", self.runtime_s, "duration"),
             ("train_only", "", self.train_only_s, "duration"),
-            ("tokens_per_second", "", self.tokens_per_second, "whole"),
+            ("tokens_per_second", self.beside_label, self.tokens_per_second, "whole"),
             ("tokens_seen", "", self.tokens_seen, "whole"),
             ("steps", "", self.steps, "num"),
             ("mfu", "", self.mfu, "pct"),
@@ -151,6 +186,38 @@ class ExperimentView:
         always = {"eval_loss", "perplexity", "step0_eval_loss", "final_train_loss", "runtime"}
         always |= {"tokens_per_second", "tokens_seen", "steps"}
         return [r for r in rows if r[2] is not None or r[0] in always]
+
+    @property
+    def eval_set(self) -> tuple[Any, ...] | None:
+        """What this run was evaluated on: the corpus and split (data.cache_key), and either the
+        whole validation split in its chunking mode or the first eval_blocks blocks of its
+        chunks (data.chunks_key; another tokenizer or context cuts other blocks). None without
+        a record of it. Bits per byte compare only between runs with the same eval set."""
+        data = dig(self.entry.record, "data") or {}
+        blocks = dig(self.entry.record, "evaluation", "eval_blocks")
+        if not data.get("cache_key") or blocks is None:
+            return None
+        if blocks == data.get("valid_chunks"):
+            return (data["cache_key"], data.get("chunking_mode"), "whole validation split")
+        return (data["cache_key"], data.get("chunks_key"), blocks)
+
+    @property
+    def bpb_curve(self) -> list[tuple[int, float]]:
+        """The eval-loss curve in bits per byte: the eval set is fixed during a run, so each
+        evaluation's loss scales by the record's final bits per byte over its final loss."""
+        bpb, loss = self.bits_per_byte, self.eval_loss_final
+        if bpb is None or loss is None or not (math.isfinite(bpb) and math.isfinite(loss)):
+            return []
+        if loss <= 0:
+            return []
+        return [(s, v * bpb / loss) for s, v in self.eval_loss]
+
+    @property
+    def beside_label(self) -> str:
+        """What the run's tokens/s is: its own, alone or beside how many others."""
+        if self.beside is None:
+            return ""
+        return ", trained alone" if self.beside == 0 else f", beside {self.beside} other run(s)"
 
     @property
     def changes(self) -> list[str]:
@@ -161,9 +228,9 @@ class ExperimentView:
     def summary_cells(self) -> list[tuple[str, Any, str]]:
         """(column, value, style) of the summary table's measures, as in SUMMARY_COLUMNS."""
         values = {
-            "train_loss": self.final_train_loss,
             "eval_loss": self.eval_loss_final,
             "perplexity": self.perplexity,
+            "bpb": self.bits_per_byte,
             "band": self,  # text.j2's band_cell reads the verdict off the experiment
             "runtime": self.runtime_s,
         }
@@ -175,8 +242,6 @@ class ExperimentView:
         are (parse, expected, of) or (expected, of) tuples, None where nothing was checked."""
         course, heldout = self.prompts, self.heldout_prompts
         values = {
-            "perplexity": self.perplexity,
-            "bpb": self.bits_per_byte,
             "token_accuracy": self.token_accuracy,
             "key_token_loss": self.key_token_loss,
             "greedy_checks": (
@@ -289,6 +354,7 @@ def experiment_view(entry: Entry, is_baseline: bool) -> ExperimentView:
         train_only_s=number(training.get("train_only_s")),
         tokens_per_second=number(training.get("tokens_per_second")),
         tokens_seen=number(training.get("tokens_seen")),
+        beside=training.get("experiments_beside"),
         steps=training.get("steps"),
         mfu=number(training.get("mfu")),
         eval_results=list(eval_results.items()),
@@ -311,7 +377,18 @@ def _prompt(p: dict[str, Any]) -> Prompt:
     prompt, completion = str(p.get("prompt") or ""), str(p.get("completion") or "")
     checks = p.get("checks") or {}
     found = _patterns(checks)
-    samples = [s.get("checks") or {} for s in p.get("samples") or [] if isinstance(s, dict)]
+    raw = [s for s in p.get("samples") or [] if isinstance(s, dict)]
+    samples = [s.get("checks") or {} for s in raw]
+    good = next(
+        (
+            i
+            for i, c in enumerate(samples)
+            if c.get("syntax_valid") and str(c.get("checked") or "").strip()
+        ),
+        None,
+    )
+    settings = [("seed", (p.get("decoding") or {}).get("seed"))]  # the generation seed first
+    settings += sorted((p.get("sampling") or {}).items())
     return Prompt(
         name=str(p.get("name") or ""),
         group=str(p.get("group") or "course"),
@@ -324,16 +401,18 @@ def _prompt(p: dict[str, Any]) -> Prompt:
         samples=len(samples),
         samples_valid=sum(bool(c.get("syntax_valid")) for c in samples),
         samples_matching=sum(all(ok for _, ok in _patterns(c)) for c in samples),
+        good_sample=None
+        if good is None
+        else (good + 1, str(raw[good].get("completion") or ""), settings),
     )
 
 
 def best(experiments: list[ExperimentView]) -> ExperimentView | None:
-    """Lowest eval loss among complete experiments with a finite one."""
+    """Lowest bits per byte among the complete experiments, the baseline's seed runs included
+    (each is a run of its own); None when no complete run has a finite one."""
     done = [
         e
         for e in experiments
-        if e.state == "complete"
-        and e.eval_loss_final is not None
-        and math.isfinite(e.eval_loss_final)
+        if e.state == "complete" and e.bits_per_byte is not None and math.isfinite(e.bits_per_byte)
     ]
-    return min(done, key=lambda e: e.eval_loss_final) if done else None  # type: ignore[arg-type, return-value]
+    return min(done, key=lambda e: e.bits_per_byte) if done else None  # type: ignore[arg-type, return-value]

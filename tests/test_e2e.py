@@ -69,7 +69,17 @@ def test_records_are_complete_with_real_numbers(run):
         assert set(parts) == {"library", "doctests", "examples"}
         assert rec["data"]["filtered"]["contains_prompt"] == 0
         assert rec["model"]["parameters"]["total"] > 0
-        assert rec["data"]["train_files"] == 150 and rec["data"]["train_chunks"] > 0
+        data = rec["data"]
+        assert data["train_rows"] == 150 and data["train_chunks"] > 0
+        # the counts add up on the real corpus (issue 20): distinct files, then rows
+        dropped = sum(data["filtered"].values())
+        assert (
+            data["files_seen"] - dropped - data["dedup_removed"] - data["files_left_out"]
+            == data["files_kept"]
+            == data["train_files"] + data["valid_files"]
+        )
+        assert data["train_files"] <= data["train_rows"]
+        assert len(data["libraries"]) <= data["libraries_total"]
     assert record(tmp, "lr-x4")["overrides"]["training.learning_rate"] == 2e-3
     samples = record(tmp, "baseline")["evaluation"]["prompt_samples"]
     assert (
@@ -185,6 +195,13 @@ def test_report_pdf_holds_names_and_perplexities(run):
         assert name in text
         assert f"{ppl:.2f}" in text or f"{ppl:.1f}" in text, f"perplexity of {name} not in the PDF"
     assert (out / "report.html").stat().st_size > 0 and (out / "report.md").stat().st_size > 0
+    # no word drawn over another, no header cut inside a word (issue 20; needs poppler-utils)
+    from tests.pdf_words import PDFTOTEXT, broken_headers, overlaps, words
+
+    if PDFTOTEXT is not None:
+        found = words(out / "report.pdf")
+        assert [(a.page, a.text, b.text) for a, b in overlaps(found)] == []
+        assert broken_headers((out / "report.html").read_text(), found) == set()
 
 
 def test_record_losses_match_a_plain_torch_recomputation(run):

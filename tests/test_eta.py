@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
+
 from pipeline import eta
 
 
@@ -50,3 +52,34 @@ def test_callback_prints_once_after_the_probe_steps(capsys, monkeypatch):
     out = capsys.readouterr().out
     # 10 steps x 2048 tokens in 2 s: 10,240 tokens/s
     assert out.count("matrix: about") == 1 and "10,240 training tokens/s" in out
+
+
+def test_two_workers_schedule_the_experiments_left_never_below_the_longest():
+    """One rate is one worker's. One experiment left with two workers takes its own time (the
+    old estimate halved it: 67 s predicted, 135 s taken); three equal ones take two rounds;
+    a long and two short ones end with the long one."""
+    rate = 4096.0
+    one = eta.MatrixEta()
+    one.start([config(400)])
+    alone = one.estimate(rate, 0, jobs=1)
+    assert one.estimate(rate, 0, jobs=2) == alone  # not alone / 2
+    three = eta.MatrixEta()
+    three.start([config(400)] * 3)
+    assert three.estimate(rate, 0, jobs=2) == pytest.approx(2 * alone)  # not 1.5 x
+    mixed = eta.MatrixEta()
+    mixed.start([config(800), config(100), config(100)])
+    long = mixed.durations(rate, 0)[0]
+    assert mixed.estimate(rate, 0, jobs=2) == pytest.approx(long)
+    assert mixed.estimate(rate, 0, jobs=1) == pytest.approx(sum(mixed.durations(rate, 0)))
+
+
+def test_the_printed_rate_says_it_is_per_worker(capsys, monkeypatch):
+    monkeypatch.setenv("PIPELINE_JOBS", "2")
+    m = eta.MatrixEta()
+    m.start([config(400), config(400)])
+    clock = iter([100.0, 102.0])
+    monkeypatch.setattr(eta.time, "perf_counter", lambda: next(clock))
+    cb = m.callback(tokens_per_step=2048)
+    for step in range(1, eta.PROBE_STEPS + 3):
+        cb.on_step_end(None, SimpleNamespace(global_step=step), None)
+    assert "10,240 training tokens/s per worker, 2 workers" in capsys.readouterr().out

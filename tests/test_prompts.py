@@ -103,3 +103,22 @@ def test_sample_summary_per_group_with_the_early_rate():
     assert course["pattern_hit_rate"] == 1.0
     heldout = sample_summary(completions, "heldout")
     assert heldout["samples"] == 4 and heldout["early_hit_rate"] == 0.0
+
+
+def test_the_checks_read_the_completion_not_the_prompt():
+    """A prompt that names the expected call does not make a completion pass: the checks read
+    the completion's complete lines only (they passed when searching prompt + completion)."""
+    prompt = {"text": "# call plt.scatter(x, y)\n", "expect": [r"scatter\("]}
+    c = checks(prompt, "y = 2\n")
+    assert c["syntax_valid"] and c["patterns"] == {r"scatter\(": False} and not c["early_hit"]
+    # the prompt alone parses: a completion with no complete line still fails
+    assert not checks(prompt, "plt.scatter(x")["syntax_valid"]
+
+
+def test_the_cut_last_line_counts_for_no_check():
+    """The uncut completion holds the pattern and is garbage; the checks must not see it."""
+    prompt = {"text": "x = 1\n", "expect": [r"scatter\("]}
+    c = checks(prompt, "y = 2\nplt.scatter(x, y")
+    assert c == {"checked": "y = 2\n", "syntax_valid": True,
+                 "patterns": {r"scatter\(": False}, "early_hit": False}  # fmt: skip
+    assert not checks(prompt, "y = 2\nplt.scatter(x, y) +")["early_hit"]

@@ -89,7 +89,7 @@ def test_every_output_is_written(rendered: SimpleNamespace) -> None:
         assert (rendered.out / name).stat().st_size > 0
         assert rendered.out / name in rendered.outputs
     figures = sorted(p.name for p in (rendered.out / "figures").glob("*.svg"))
-    assert "eval-loss.svg" in figures and "perplexity.svg" in figures
+    assert "eval-loss.svg" in figures and "bits-per-byte.svg" in figures
     assert "curves-baseline.svg" in figures and "architecture-1.svg" in figures
     assert rendered.warnings == []
 
@@ -115,12 +115,12 @@ def test_pdf_names_every_experiment_with_its_perplexity(rendered: SimpleNamespac
 
 def test_pdf_names_the_best_experiment(rendered: SimpleNamespace) -> None:
     complete = {
-        n: r["evaluation"]["eval_results"]["eval_loss"]
+        n: r["evaluation"]["bits_per_byte"]
         for n, r in rendered.records.items()
         if r["status"] == "complete"
     }
     best = min(complete, key=complete.get)
-    assert re.search(rf"The lowest eval loss is\s+{re.escape(best)}", rendered.pdf)
+    assert re.search(rf"The lowest bits per byte is\s+{re.escape(best)}", rendered.pdf)
 
 
 def test_unusable_experiments_render_as_such(rendered: SimpleNamespace) -> None:
@@ -153,7 +153,7 @@ def test_markdown_report(rendered: SimpleNamespace) -> None:
     t = words()
     for number, title in enumerate(t.sections.values(), 1):
         assert f"## {number} {title}" in rendered.md
-    assert "![eval loss of every experiment](figures/eval-loss.svg)" in rendered.md
+    assert rendered.md.count("![eval loss of every experiment](figures/eval-loss.svg)") == 1
     for name in rendered.fixture.names:
         assert re.search(rf"^### 4\.\d+ {re.escape(name)}\b", rendered.md, re.M), name
 
@@ -228,21 +228,17 @@ def test_sampled_pass_at_k_and_humaneval_are_shown(rendered: SimpleNamespace) ->
         assert f"{k} {pct(v)}" in text
 
 
-def test_code_generation_table_shows_bits_per_byte_beside_perplexity(
-    rendered: SimpleNamespace,
-) -> None:
-    t = words()
-    assert t.heading["codegen"] in rendered.pdf
-    table = rendered.pdf.split(t.heading["codegen"], 1)[1]
+def test_summary_shows_bits_per_byte_beside_perplexity(rendered: SimpleNamespace) -> None:
+    summary = rendered.md.split("### Code generation", 1)[0]
     for name, record in rendered.records.items():
         evaluation = record["evaluation"]
         if evaluation and evaluation.get("bits_per_byte") is not None:
-            row = re.search(rf"{re.escape(name)}\s+(\S+)\s+(\S+)", table)
-            assert row, name
-            assert row.groups() == (
+            row = next(r for r in summary.splitlines() if r.startswith(f"| {name} |"))
+            cells = [c.strip() for c in row.split("|")[1:-1]]
+            assert cells[3:5] == [
                 ppl(evaluation["perplexity"]),
                 num(evaluation["bits_per_byte"]),
-            ), name
+            ], name
 
 
 def test_corpus_parts_and_held_out_prompts_are_reported(rendered: SimpleNamespace) -> None:
@@ -252,6 +248,28 @@ def test_corpus_parts_and_held_out_prompts_are_reported(rendered: SimpleNamespac
     assert "| library: the packages' own source (internals, tests) | 0.25 | 16,254 | 1,408 |" in md
     assert "| examples: " in md and "without matplotlib==3.11.2" in md
     assert "No training or validation file contains an evaluation prompt" in md
-    assert "#### Held-out prompts" in md and "| read-csv | `df = load('data.csv')` | no |" in md
+    assert (
+        "#### Held-out prompts" in md
+        and "| `# load data.csv into a dataframe` | `df = load('data.csv')` | no |" in md
+    )
     assert "| 1 of 2 |" in md  # held-out greedy hits in the code-generation table
     assert md.count("#### Held-out prompts") == md.count("#### Prompts and completions")
+
+
+def test_the_data_table_adds_up_and_tells_files_from_rows(rendered: SimpleNamespace) -> None:
+    """Seen − every drop − duplicates − left out = files kept, read off the report's own table;
+    rows after the mix and the real number of libraries are labelled as such (issue 20)."""
+    md = rendered.md.split("## 3 ", 1)[1].split("| Tokenizer and chunks |", 1)[0]
+    values = {}
+    for line in md.splitlines():
+        cells = [c.strip().strip("*") for c in line.split("|")[1:-1]]
+        if len(cells) == 2 and cells[1]:
+            values[cells[0]] = cells[1]
+    seen = int(values.pop("files seen").replace(",", ""))
+    kept = int(values["files kept (distinct)"].replace(",", ""))
+    drops = [int(v[1:].replace(",", "")) for v in values.values() if v.startswith("−")]
+    assert seen - sum(drops) == kept == 1809
+    assert values["train rows / bytes"] == "3,227 / 19.0 MB"
+    assert values["train files / bytes"] == "1,766 / 14.0 MB"
+    assert "| doctests: " in rendered.md and "| 465 / 1.2 MB | 930 / 2.4 MB |" in rendered.md
+    assert "largest of the 23 libraries" in rendered.md

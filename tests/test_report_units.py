@@ -123,9 +123,9 @@ def test_diverged_curves_keep_the_step_where_the_loss_broke() -> None:
     assert math.isinf(view.perplexity)
 
 
-def test_best_is_the_lowest_finite_eval_loss_among_complete_runs() -> None:
-    def run(loss: object, state: str, index: int):
-        record = {"evaluation": {"eval_results": {"eval_loss": loss}}}
+def test_best_is_the_lowest_finite_bits_per_byte_among_complete_runs() -> None:
+    def run(bpb: object, state: str, index: int):
+        record = {"evaluation": {"eval_results": {"eval_loss": 1.0}, "bits_per_byte": bpb}}
         return experiment_view(entry(record, state, index), index == 0)
 
     runs = [run(2.5, "complete", 0), run(2.1, "diverged", 1), run("nan", "complete", 2)]

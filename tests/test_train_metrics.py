@@ -117,15 +117,19 @@ def test_key_tokens_are_single_token_words_only(tokenizer):
 
 
 def test_bits_per_byte_from_known_bytes(tokenizer):
-    text = "import pandas as pd\n"
+    """By hand: the text's bytes, less the first token's (position 0 is never predicted), found
+    by decoding, not through token_byte_lengths; 1.5 nats per token over them, in bits."""
+    text = "import pandas as pd\n"  # 20 bytes
     ids = tokenizer(text)["input_ids"]
-    lengths = token_byte_lengths(tokenizer)
-    assert lengths[ids].sum() == len(text.encode())
-    assert lengths[tokenizer.eos_token_id] == 0
+    assert token_byte_lengths(tokenizer)[ids].sum() == 20
+    assert token_byte_lengths(tokenizer)[tokenizer.eos_token_id] == 0
+    first = len(tokenizer.decode(ids[:1]).encode())
+    assert text.startswith(tokenizer.decode(ids[:1])) and 0 < first < 20
     data = Dataset.from_dict({"input_ids": [ids, ids]})
-    predicted_bytes = 2 * int(lengths[ids[1:]].sum())
-    expected = 1.5 * 2 * (len(ids) - 1) / (predicted_bytes * math.log(2))
-    assert bits_per_byte(1.5, data, tokenizer) == pytest.approx(expected)
+    nats = 1.5 * 2 * (len(ids) - 1)  # two blocks, len(ids) - 1 predictions each
+    assert bits_per_byte(1.5, data, tokenizer) == pytest.approx(
+        nats / math.log(2) / (2 * (20 - first))
+    )
     assert bits_per_byte(float("nan"), data, tokenizer) is None
 
 
