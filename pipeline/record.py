@@ -238,6 +238,7 @@ class Hub(TypedDict):
     pushed: bool
     url: str | None
     error: str | None  # one line: why the push failed
+    commit: NotRequired[str | None]  # the Hub commit id of a push that went through
 
 
 class Record(TypedDict):
