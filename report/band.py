@@ -54,6 +54,12 @@ def is_seed_replica(exp: ExperimentView) -> bool:
     return exp.is_baseline or set(dict(exp.overrides)) == {"seed"}
 
 
+def _usable(value: float) -> bool:
+    """A loss the band's statistics can hold: finite, and small enough that squaring a
+    deviation does not overflow (a record from elsewhere may say 1e308)."""
+    return math.isfinite(value) and abs(value) < 1e150
+
+
 def _spread(values: list[float]) -> tuple[float, float, float, float]:
     mean = statistics.fmean(values)
     return mean, statistics.stdev(values), min(values), max(values)
@@ -67,7 +73,7 @@ def baseline_band(experiments: list[ExperimentView]) -> Band | None:
         if is_seed_replica(e)
         and e.state == "complete"
         and e.eval_loss_final is not None
-        and math.isfinite(e.eval_loss_final)
+        and _usable(e.eval_loss_final)
     ]
     if len(members) < 2:
         return None
@@ -77,7 +83,7 @@ def baseline_band(experiments: list[ExperimentView]) -> Band | None:
     curve = []
     for step in shared:
         values = [c[step] for c in curves]
-        if all(math.isfinite(v) for v in values):
+        if all(_usable(v) for v in values):
             m, s, _, _ = _spread(values)
             curve.append((step, m, m - WIDTH * s, m + WIDTH * s))
     return Band(

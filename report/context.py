@@ -4,7 +4,6 @@ shared sections (architecture, data) read from the records, and the figures they
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -12,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipeline.model import analytic_parameters
+from pipeline.record import perplexity
 
 from .band import Band, baseline_band, is_seed_replica, mark_verdicts
 from .figures import Figures
@@ -118,7 +118,8 @@ def _across(
     if band is not None:
         colour, tps = experiments[0].colour, experiments[0].tokens_per_step
         shade = (band_label, colour, band.curve, tps)
-    span = (math.exp(band.lower), math.exp(band.upper), experiments[0].colour) if band else None
+    # record.perplexity: exp() that says inf where math.exp would overflow
+    span = (perplexity(band.lower), perplexity(band.upper), experiments[0].colour) if band else None
     out: dict[str, Any] = {
         "overlay": figures.get("eval-loss", "eval_overlay", series, shade)
         if series or shade
