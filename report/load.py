@@ -73,7 +73,9 @@ def load_entries(results: Path, profile: str, matrix: Path | None) -> list[Entry
     for index, exp in enumerate(experiments):
         path = results / exp.name / RECORD_FILE
         record: dict[str, Any] | None = None
-        if not path.exists():
+        if path.parent.exists() and not path.parent.is_dir():
+            state, problem = INVALID, f"{path.parent} is a file, not an experiment folder"
+        elif not path.exists() and not path.is_symlink():
             state, problem = MISSING, None
         else:
             try:
