@@ -136,6 +136,11 @@ def check_files(config: dict[str, Any]) -> list[str]:
             errors.append(f"data.path {data['path']!r} not found")
         elif path.is_file() and path.suffix.lower() not in (".jsonl", ".parquet"):
             errors.append(f"data.path {data['path']!r}: expected a folder, a .jsonl or a .parquet")
+        elif not path.is_dir() and not stat.S_ISREG(path.stat().st_mode):
+            kind = special_kind(path.stat().st_mode)  # a FIFO would block the check itself
+            errors.append(f"data.path {data['path']!r} is {kind}, not a regular file")
+        elif path.is_dir() and not _has_python(path):
+            errors.append(f"data.path {data['path']!r} has no .py files (hidden folders skipped)")
         elif path.suffix.lower() == ".jsonl" and not _utf8_start(path):
             errors.append(f"data.path {data['path']!r}: not UTF-8 text")
     pretrained = (config.get("tokenizer") or {}).get("pretrained")
@@ -146,6 +151,15 @@ def check_files(config: dict[str, Any]) -> list[str]:
         elif not path.exists() and pretrained.startswith(("/", ".", "~")):
             errors.append(f"tokenizer.pretrained {pretrained!r}: no such folder")
     return errors
+
+
+def _has_python(folder: Path) -> bool:
+    """Whether the data stage will find a .py file there (as corpus_sources.folder_files)."""
+    for _, dirnames, filenames in os.walk(folder):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".") and d != "__pycache__"]
+        if any(f.endswith(".py") for f in filenames):
+            return True
+    return False
 
 
 def _utf8_start(path: Any, size: int = 1 << 16) -> bool:
