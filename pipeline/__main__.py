@@ -57,7 +57,7 @@ def matrix_jobs(jobs: str, experiments: list, results: Path) -> int:
     from pipeline.parallel import AUTO, resolve_jobs
     from pipeline.runner import is_current
 
-    if jobs != AUTO and not (jobs.isdigit() and int(jobs) >= 1):
+    if jobs != AUTO and not (jobs.isascii() and jobs.isdigit() and int(jobs) >= 1):  # "²".isdigit()
         raise ConfigError(f"--jobs (or $JOBS) must be a whole number >= 1 or auto, got {jobs!r}")
     to_run = sum(not is_current(e, results) for e in experiments)
     import torch

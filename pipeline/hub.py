@@ -43,7 +43,7 @@ def check_config(config: dict[str, Any], name: str = "name", need_token: bool = 
     if hub.get("push") is not True:
         return errors
     repo = repo_for(hub, name)
-    if not REPO_ID.match(repo) or ".." in repo or "--" in repo:
+    if not REPO_ID.fullmatch(repo) or ".." in repo or "--" in repo:
         errors.append(
             f"hub.push is true but hub.repo_id {hub['repo_id']!r} is not a Hub repo id like "
             '"user/name" (or "user/codegen-{name}" for one repository per experiment)'
