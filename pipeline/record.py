@@ -23,6 +23,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 from pipeline.cache import FILE_MODE, json_safe, write_atomic, write_json_atomic  # noqa: F401
 from pipeline.config import Experiment
 from pipeline.inputs import read_text
+from pipeline.secrets import redact_all
 
 SCHEMA_VERSION = 1
 RECORD_FILE = "record.json"
@@ -332,7 +333,8 @@ def write_record(folder: Path, record: Record) -> Path:
     if problems:
         raise RecordError(f"refusing to write an invalid record to {folder}: {'; '.join(problems)}")
     path = folder / RECORD_FILE
-    write_json_atomic(path, record)
+    # A token in an exception text, a completion or a config value never reaches the file.
+    write_json_atomic(path, redact_all(record))
     return path
 
 

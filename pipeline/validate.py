@@ -97,6 +97,8 @@ def check_values(config: dict[str, Any], check_training_args: bool = True) -> li
         errors.append(f"seed must be a whole number, got {config.get('seed')!r}")
     errors += _data(config) + _model(config) + _speed(config) + _generation(config)
     errors += _humaneval(config) + _training(config, check_training_args) + check_ranges(config)
+    if check_training_args:  # the pipeline's side: the report never runs HumanEval
+        errors += check_sandbox(config)
     _number(config, "tokenizer.vocab_size", errors, 1, integer=True)
     _string(config, "tokenizer.pretrained", errors)
     from pipeline.tokenizer import PRE_TOKENIZERS
@@ -307,3 +309,14 @@ def check_ranges(config: dict[str, Any]) -> list[str]:
             f"humaneval.timeout must be at most {MAX_HUMANEVAL_TIMEOUT:g} s per program, got {timeout!r}"
         )
     return errors
+
+
+def check_sandbox(config: dict[str, Any]) -> list[str]:
+    """HumanEval runs model-written code: only in an OS sandbox, or where the user named the
+    unsafe mode (pipeline.sandbox). Said before training, not after it."""
+    if _get(config, "humaneval.enabled") is not True:
+        return []
+    from pipeline.sandbox import sandbox_problem
+
+    problem = sandbox_problem()
+    return [f"humaneval.enabled: {problem}"] if problem else []
