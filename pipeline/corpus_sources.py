@@ -166,8 +166,10 @@ def read_files(files: list[SourceFile], unreadable: list[str]) -> Iterator[dict[
 def table_row(obj: dict[str, Any], repo_name: str, index: int) -> dict[str, Any]:
     """A .jsonl/.parquet/hub row in codeparrot-ds's columns; absent columns get defaults."""
     content = obj.get("content")
+    if isinstance(content, bytes | bytearray):  # a parquet `binary` column: UTF-8 text is kept
+        content = decode(bytes(content))
     if not isinstance(content, str):
-        content = None  # null or not text: dropped as not_utf8
+        content = None  # null, not text, or bytes that are not UTF-8: dropped as not_utf8
     defaults = {
         "repo_name": repo_name,
         "path": str(index),

@@ -43,6 +43,11 @@ def make_report(
     lap = _Laps(timings if timings is not None else {})
     if not templates.is_dir():
         raise ReportInputError(f"templates folder {templates} not found (or not a folder)")
+    if notebooks and not (templates / "nbconvert").is_dir():
+        raise ReportInputError(
+            f"templates folder {templates} has no nbconvert/ (the notebooks' HTML template): "
+            "copy templates/nbconvert there, or pass --no-notebooks"
+        )
     _check_out(results, out)
     entries = load_entries(results, profile, matrix)
     problem = notebooks_problem(entries) if notebooks else None

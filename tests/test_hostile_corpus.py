@@ -88,3 +88,14 @@ def test_a_special_or_empty_data_path_is_refused_by_validate(tmp_path: Path, kin
     done = cli(tmp_path, f"data.path = {str(target)!r}")
     assert done.returncode == 2, done.stderr[-2000:]
     assert done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
+
+
+def test_a_parquet_binary_column_of_utf8_text_is_kept(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "code.parquet"
+    table = pa.table({"content": pa.array([b"import pandas as pd\n", b"\xff\xfe"], pa.binary())})
+    pq.write_table(table, path)
+    rows = list(sources.table_rows(path))
+    assert [r["content"] for r in rows] == ["import pandas as pd\n", None]  # the second: not UTF-8

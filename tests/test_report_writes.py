@@ -96,3 +96,16 @@ def test_a_file_in_place_of_an_experiment_folder(fixture: FixtureSet, tmp_path: 
     assert any("adafactor" in w and "is a file" in w for w in warnings)
     html = (tmp_path / "build" / "report.html").read_text()
     assert "adafactor is a file, not an experiment folder" in html
+
+
+def test_templates_without_nbconvert_is_one_line(fixture: FixtureSet, tmp_path: Path) -> None:
+    from report.__main__ import main
+
+    templates = tmp_path / "templates"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "templates", templates)
+    shutil.rmtree(templates / "nbconvert")
+    argv = ["--results", str(fixture.results), "--out", str(tmp_path / "build"),
+            "--matrix", str(fixture.matrix), "--templates", str(templates), "--no-pdf"]  # fmt: skip
+    assert main(argv) == 2
+    assert not (tmp_path / "build").exists()  # before any work
+    assert main([*argv, "--no-notebooks"]) == 0
