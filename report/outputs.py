@@ -59,7 +59,10 @@ def make_report(
     _make_folder(out)
     # Everything is written into a staging folder beside the outputs, then moved into place at
     # once: a template error or a Ctrl-C leaves the previous set whole.
-    stage = Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
+    try:
+        stage = Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
+    except OSError as e:  # a read-only or full output folder: said before any work
+        raise ReportInputError(f"output folder {out}: cannot write there ({e.strerror})") from None
     try:
         stage.chmod(0o755)
         written, warnings = _render(entries, env, states, text.band_legend, profile, templates,

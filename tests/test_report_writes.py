@@ -109,3 +109,58 @@ def test_templates_without_nbconvert_is_one_line(fixture: FixtureSet, tmp_path: 
     assert main(argv) == 2
     assert not (tmp_path / "build").exists()  # before any work
     assert main([*argv, "--no-notebooks"]) == 0
+
+
+def test_sigterm_leaves_no_staging_folder(fixture: FixtureSet, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "build"
+    cmd = [sys.executable, "-m", "report", "--results", str(fixture.results), "--out", str(out),
+           "--matrix", str(fixture.matrix)]  # fmt: skip
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen(
+        cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    while not list(out.glob(".staging-*")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the report ended before it could be stopped"
+    time.sleep(0.5)  # into the figures or the PDF
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted; the previous report is left whole" in err and "Traceback" not in err
+    assert not list(out.glob(".staging-*"))
+
+
+def test_a_full_disk_or_read_only_output_is_one_line(
+    fixture: FixtureSet, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    import errno
+    import tempfile
+
+    import report.outputs
+    from report.__main__ import main
+
+    argv = ["--results", str(fixture.results), "--out", str(tmp_path / "build"),
+            "--matrix", str(fixture.matrix), "--no-pdf", "--no-notebooks"]  # fmt: skip
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "mkdtemp", read_only)
+    assert main(argv) == 2
+    assert "cannot write there (Read-only file system)" in capsys.readouterr().err
+    monkeypatch.undo()
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(report.outputs, "write_atomic", full)
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "No space left on device; the previous report" in err
+    assert not list((tmp_path / "build").glob(".staging-*"))
