@@ -120,7 +120,9 @@ def _main(argv: list[str] | None = None) -> int:
                 print(f"{exp.name:<16} {exp.config_hash}  {state:<10}  {exp.description}")
             return 0
         check_writable(args.results)
-        check_folder(args.cache, "cache")
+        check_writable(args.cache, "cache")  # a read-only cache failed after the corpus was built
+        for exp in experiments:  # results/<name> a file: mkdir failed with a traceback
+            check_folder(args.results / exp.name, f"experiment {exp.name!r}")
         from pipeline.environment import device_name
 
         print(f"profile {profile} on {device_name()}; results in {args.results}")
@@ -177,15 +179,15 @@ def check_folder(folder: Path, what: str) -> None:
             raise ConfigError(f"{what} folder {folder}: {part} is a file, not a folder")
 
 
-def check_writable(folder: Path) -> None:
-    check_folder(folder, "results")
+def check_writable(folder: Path, what: str = "results") -> None:
+    check_folder(folder, what)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / ".write-test"
         probe.write_text("")
         probe.unlink()
     except OSError as e:
-        raise ConfigError(f"results folder {folder} is not writable ({e.strerror})") from None
+        raise ConfigError(f"{what} folder {folder} is not writable ({e.strerror})") from None
 
 
 if __name__ == "__main__":

@@ -96,3 +96,33 @@ def test_a_backtracking_pattern_is_cut_off_by_a_time_limit() -> None:
     result = checks(prompt, "a" * 40 + "\n")
     assert time.perf_counter() - start < 20 * CHECK_TIMEOUT_S  # re.search: 2**40 steps
     assert result["patterns"] == {r"(a|a)+b": False, r"a": True}
+
+
+def test_a_file_in_place_of_an_experiment_folder_stops_run_before_any_work(tmp_path: Path) -> None:
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "x").write_text("not a folder")
+    done = pipeline(tmp_path, "[x]\n", "--cache", str(tmp_path / "cache"), "run")
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.count("\n") == 1 and "x is a file, not a folder" in done.stderr
+    assert not (tmp_path / "cache" / "corpus").exists()
+
+
+def test_a_read_only_cache_is_one_line_before_the_corpus(tmp_path: Path, monkeypatch) -> None:
+    """As root chmod does not stop a write: the read-only filesystem is simulated."""
+    import errno
+
+    import pipeline.__main__ as cli
+    from pipeline.config import ConfigError
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    real = Path.write_text
+
+    def read_only(self, *args, **kwargs):
+        if self.parent == cache:
+            raise OSError(errno.EROFS, "Read-only file system")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", read_only)
+    with pytest.raises(ConfigError, match=r"cache folder .* is not writable \(Read-only"):
+        cli.check_writable(cache, "cache")
