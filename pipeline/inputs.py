@@ -150,7 +150,32 @@ def check_files(config: dict[str, Any]) -> list[str]:
             errors.append(f"tokenizer.pretrained {pretrained!r} is a file; name its folder")
         elif not path.exists() and pretrained.startswith(("/", ".", "~")):
             errors.append(f"tokenizer.pretrained {pretrained!r}: no such folder")
+        elif not path.exists() and not _hub_tokenizer_available(pretrained):
+            # a hub id, not cached, and no Hub: from_pretrained retried for ~47 s, then failed
+            errors.append(
+                f"tokenizer.pretrained {pretrained!r} is not a local folder, not in the "
+                "Hugging Face cache, and the Hub cannot be reached: name a save_pretrained "
+                "folder, or set it to '' to train one offline"
+            )
     return errors
+
+
+def _hub_tokenizer_available(repo_id: str) -> bool:
+    """A hub tokenizer is cached already, or the Hub answers (a 3-second connect)."""
+    try:
+        from huggingface_hub import constants, try_to_load_from_cache
+    except ImportError:
+        return True  # cannot tell: from_pretrained says what is wrong
+    try:
+        if isinstance(try_to_load_from_cache(repo_id, "tokenizer_config.json"), str):
+            return True
+    except ValueError:  # not a valid repo id: from_pretrained names the problem
+        return True
+    if constants.HF_HUB_OFFLINE:
+        return False
+    from pipeline.corpus_sources import hub_reachable
+
+    return hub_reachable()
 
 
 def _has_python(folder: Path) -> bool:

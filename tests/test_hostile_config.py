@@ -126,3 +126,16 @@ def test_a_read_only_cache_is_one_line_before_the_corpus(tmp_path: Path, monkeyp
     monkeypatch.setattr(Path, "write_text", read_only)
     with pytest.raises(ConfigError, match=r"cache folder .* is not writable \(Read-only"):
         cli.check_writable(cache, "cache")
+
+
+@pytest.mark.parametrize("offline", [True, False])
+def test_a_hub_tokenizer_without_the_hub_is_one_line(tmp_path: Path, offline: bool) -> None:
+    """Offline, tokenizer.pretrained = "gpt2" waited 47 s of retries after the corpus."""
+    env = {"HF_HOME": str(tmp_path / "hf"), "HF_ENDPOINT": "http://127.0.0.1:9"}
+    if not offline:
+        env["HF_HUB_OFFLINE"] = "0"
+    start = time.perf_counter()
+    done = pipeline(tmp_path, '[x]\ntokenizer.pretrained = "gpt2"\n', "validate", env=env)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.count("\n") == 1 and "the Hub cannot be reached" in done.stderr
+    assert time.perf_counter() - start < 40  # the Python start and imports; no retries
