@@ -150,3 +150,30 @@ def test_a_huge_eval_loss_and_a_bad_weights_header_still_render(
     assert any("corrupt header" in w for w in warnings)
     assert (out / "report.html").exists()
     assert (fixture.results / "baseline" / "experiment.ipynb").exists()
+
+
+def test_a_failed_forced_rerun_keeps_the_kept_runs_curve(tmp_path: Path) -> None:
+    """The complete record is kept as record.previous.json when a rerun fails: its TensorBoard
+    runs/ is kept with it (the rerun used to delete it), and comes back when it is restored."""
+    from pipeline.experiment import finish
+    from pipeline.runner import run_matrix
+    from pipeline.tensorboard_logs import runs_folder
+    from tests.test_keep_work import complete_run, experiment
+
+    results = tmp_path / "results"
+    good = experiment(tmp_path)
+    complete_run(results, good)
+    folder = results / "x"
+    (folder / "runs").mkdir()
+    (folder / "runs" / "events.out.tfevents.1").write_text("the kept curve")
+    runs = runs_folder({"logging": {"tensorboard": True}}, folder, resumed=False)  # --force
+    runs.mkdir()
+    (runs / "events.out.tfevents.2").write_text("the failed rerun's curve")
+    failed = read_record(folder / RECORD_FILE) | {"status": "failed", "error": "RuntimeError: x"}
+    failed["environment"]["ended_at"] = None
+    finish(failed, folder)
+    assert (folder / "record.previous.json").exists()
+    assert (folder / "runs.previous" / "events.out.tfevents.1").read_text() == "the kept curve"
+    run_matrix([good], results, tmp_path / "cache")  # the config is the kept one's: restored
+    assert read_record(folder / RECORD_FILE)["status"] == "complete"
+    assert [p.name for p in (folder / "runs").iterdir()] == ["events.out.tfevents.1"]
