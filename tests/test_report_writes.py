@@ -164,3 +164,13 @@ def test_a_full_disk_or_read_only_output_is_one_line(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "No space left on device; the previous report" in err
     assert not list((tmp_path / "build").glob(".staging-*"))
+
+
+def test_a_huge_received_prompt_is_shown_without_highlighting() -> None:
+    """A 10 MB prompt in a received record: the lexer took minutes and wrote 173 MB of spans."""
+    from report.highlight import highlight
+
+    prompt = "# <b>plot</b>\nimport pandas as pd\n" * 300_000  # about 10 MB
+    html = highlight(prompt, "df.plot()\n")
+    # escaped text, not a span per token (17 times the text before)
+    assert len(html) < 2 * len(prompt) and "<b>" not in html and "&lt;b&gt;" in html
