@@ -6,6 +6,7 @@ Exit codes: 0 all complete, 1 an experiment failed or diverged, 2 a usage or con
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import math
 import os
@@ -98,6 +99,14 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EROFS, errno.EDQUOT):
+            raise
+        # a full disk or a folder made read-only meanwhile: what is finished is kept
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"error: {where}{e.strerror}; free space (or make it writable) and run the "
+              "same command again: finished work is kept", file=sys.stderr)  # fmt: skip
+        return 1
 
 
 def _main(argv: list[str] | None = None) -> int:

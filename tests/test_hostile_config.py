@@ -139,3 +139,17 @@ def test_a_hub_tokenizer_without_the_hub_is_one_line(tmp_path: Path, offline: bo
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stderr.count("\n") == 1 and "the Hub cannot be reached" in done.stderr
     assert time.perf_counter() - start < 40  # the Python start and imports; no retries
+
+
+def test_a_full_disk_in_the_data_stage_is_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
+    import errno
+
+    import pipeline.__main__ as cli
+
+    def full(argv=None):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "cache" / "x"))
+
+    monkeypatch.setattr(cli, "_main", full)
+    assert cli.main(["data"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "No space left on device; free space" in err
