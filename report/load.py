@@ -6,13 +6,15 @@ whose state says so, and the report shows it.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pipeline.config import ConfigError, load_matrix
-from pipeline.record import RECORD_FILE, RecordError, read_record
+from pipeline.inputs import read_text
+from pipeline.record import MAX_RECORD_BYTES, RECORD_FILE, RecordError, read_record
 from pipeline.weights import weights_folder, weights_problem
 
 # States of an experiment in the report: the three record statuses plus two of our own.
@@ -51,10 +53,11 @@ def default_profile(results: Path) -> str:
         return profile
     newest: tuple[str, str] | None = None
     for path in results.glob(f"*/{RECORD_FILE}"):
-        try:  # read_record: no FIFO, no /dev/zero, no JSON nested 200,000 deep
-            record = read_record(path)
+        try:  # a regular file of a record's size only, parsed without a traceback
+            text = read_text(path, RecordError, "", "a record", "", limit=MAX_RECORD_BYTES)
+            record = json.loads(text)
             found = (str(record["environment"]["ended_at"] or ""), str(record["profile"]))
-        except (RecordError, KeyError, TypeError):
+        except (RecordError, RecursionError, ValueError, KeyError, TypeError):
             continue  # unreadable records are reported later, where they belong
         newest = max(newest or found, found)
     return newest[1] if newest else "cpu"
