@@ -31,7 +31,7 @@ endif
 
 DOWNLOADS := cache/downloads/.fetched
 
-.PHONY: fetch help all setup examples-report check-env check-env-pipeline check-env-report data experiments experiment list report test test-fast lint format bench bench-fixed-time clean distclean
+.PHONY: fetch help all setup sandbox examples-report check-env check-env-pipeline check-env-report data experiments experiment list report test test-fast lint format bench bench-fixed-time clean distclean
 
 help: ## list the targets
 	@echo "Usage: make <target> [PROFILE=cpu|gpu|colab|micro] [NAME=experiment] [PYTHON=python3] [MATRIX=file.toml] [JOBS=1|2]"
@@ -45,7 +45,17 @@ all: $(SETUP) $(DOWNLOADS) ## venv, data, every experiment not yet up to date, t
 	echo "make all: $$(( $$(date +%s) - start )) s; report in $(OUT)/report.pdf"; \
 	exit $$status
 
-setup: $(SETUP) $(DOWNLOADS) ## create .venv, install the pinned requirements, fetch the example sdists
+setup: $(SETUP) $(DOWNLOADS) sandbox ## create .venv, install the pinned requirements, fetch the example sdists
+
+# HumanEval runs model-written code under bubblewrap (pipeline/sandbox.py); installed here only
+# where it is missing and apt-get can (root). Without it HumanEval refuses to run, unless
+# HUMANEVAL_SANDBOX=unsafe-local; everything else works: a failed install is a warning.
+sandbox: ## install bubblewrap (HumanEval's sandbox) if it is missing
+	@command -v bwrap >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get install -y -qq bubblewrap || (apt-get update -qq && apt-get install -y -qq bubblewrap)) >/dev/null 2>&1 \
+	      && echo "setup: installed bubblewrap" || echo "setup: warning: could not install bubblewrap"; \
+	  else echo "setup: warning: no bwrap (apt-get install bubblewrap): HumanEval will refuse to run"; fi; }
 
 # The corpus's `examples` part reads the seaborn / scikit-learn / matplotlib sdists: downloaded
 # once here so the data stage stays offline. A failed download is reported and skipped (the

@@ -6,6 +6,7 @@ Exit codes: 0 all complete, 1 an experiment failed or diverged, 2 a usage or con
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import math
 import os
@@ -57,7 +58,7 @@ def matrix_jobs(jobs: str, experiments: list, results: Path) -> int:
     from pipeline.parallel import AUTO, resolve_jobs
     from pipeline.runner import is_current
 
-    if jobs != AUTO and not (jobs.isdigit() and int(jobs) >= 1):
+    if jobs != AUTO and not (jobs.isascii() and jobs.isdigit() and int(jobs) >= 1):  # "²".isdigit()
         raise ConfigError(f"--jobs (or $JOBS) must be a whole number >= 1 or auto, got {jobs!r}")
     to_run = sum(not is_current(e, results) for e in experiments)
     import torch
@@ -98,6 +99,14 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EROFS, errno.EDQUOT):
+            raise
+        # a full disk or a folder made read-only meanwhile: what is finished is kept
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"error: {where}{e.strerror}; free space (or make it writable) and run the "
+              "same command again: finished work is kept", file=sys.stderr)  # fmt: skip
+        return 1
 
 
 def _main(argv: list[str] | None = None) -> int:
@@ -120,7 +129,9 @@ def _main(argv: list[str] | None = None) -> int:
                 print(f"{exp.name:<16} {exp.config_hash}  {state:<10}  {exp.description}")
             return 0
         check_writable(args.results)
-        check_folder(args.cache, "cache")
+        check_writable(args.cache, "cache")  # a read-only cache failed after the corpus was built
+        for exp in experiments:  # results/<name> a file: mkdir failed with a traceback
+            check_folder(args.results / exp.name, f"experiment {exp.name!r}")
         from pipeline.environment import device_name
 
         print(f"profile {profile} on {device_name()}; results in {args.results}")
@@ -185,15 +196,15 @@ def check_folder(folder: Path, what: str) -> None:
             raise ConfigError(f"{what} folder {folder}: {part} is a file, not a folder")
 
 
-def check_writable(folder: Path) -> None:
-    check_folder(folder, "results")
+def check_writable(folder: Path, what: str = "results") -> None:
+    check_folder(folder, what)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / ".write-test"
         probe.write_text("")
         probe.unlink()
     except OSError as e:
-        raise ConfigError(f"results folder {folder} is not writable ({e.strerror})") from None
+        raise ConfigError(f"{what} folder {folder} is not writable ({e.strerror})") from None
 
 
 if __name__ == "__main__":

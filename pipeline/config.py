@@ -18,7 +18,7 @@ from pipeline.cache import key_hash
 from pipeline.hub import check_config as check_hub
 from pipeline.inputs import check_files, check_memory, machine_memory, read_text
 from pipeline.tensorboard_logs import check_config as check_tensorboard
-from pipeline.validate import check_values
+from pipeline.validate import PROFILE_NAME, check_sections, check_values
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPERIMENTS_DIR = ROOT / "experiments"
@@ -85,11 +85,16 @@ def config_hash(config: dict[str, Any]) -> str:
 
 
 def profile_config(profile: str, experiments_dir: Path = EXPERIMENTS_DIR) -> dict[str, Any]:
-    if profile not in PROFILES and not (experiments_dir / "profiles" / f"{profile}.toml").exists():
+    if (
+        not PROFILE_NAME.match(profile)
+        or profile not in PROFILES
+        and not (experiments_dir / "profiles" / f"{profile}.toml").exists()
+    ):
         raise ConfigError(f"unknown profile {profile!r}: choose one of {', '.join(PROFILES)}")
     defaults = load_toml(experiments_dir / "defaults.toml")
     delta = load_toml(experiments_dir / "profiles" / f"{profile}.toml")
     errors = unknown_keys(defaults, delta, f"profiles/{profile}.toml")
+    errors += [f"profiles/{profile}.toml: {e}" for e in check_sections(defaults, delta)]
     if errors:
         raise ConfigError("; ".join(errors))
     return merge(defaults, delta)
@@ -125,6 +130,10 @@ def load_matrix(
             errors.append(
                 f"experiment {name!r}: use letters, digits, '.', '_' or '-' (it becomes a folder name)"
             )
+        sections = check_sections(base, entry)  # `training = 5`: no merge, no checks after it
+        if sections:
+            errors += [f"experiment {name!r}: {e}" for e in sections]
+            continue
         entry = dict(entry)
         description = str(entry.pop("description", ""))
         # [name.profile.<profile>] holds values for one profile only (steps differ by scale).

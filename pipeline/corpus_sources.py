@@ -13,6 +13,7 @@ import json
 import os
 import re
 import socket
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import Message
@@ -23,6 +24,7 @@ from urllib.parse import urlparse
 
 from pipeline.config import ConfigError
 from pipeline.corpus_filters import decode
+from pipeline.inputs import read_regular, special_kind
 
 if TYPE_CHECKING:
     import datasets
@@ -30,6 +32,10 @@ if TYPE_CHECKING:
 COLUMNS = ("repo_name", "path", "copies", "size", "content", "license")
 OFFLINE_HINT = 'use data.source = "installed" (the offline default), or "path" with a local copy'
 HUB_TIMEOUT_S = 3.0
+# A source file larger than this is no code a model learns from (a data dump, a minified
+# bundle): left out as unreadable, and never read whole. A .jsonl line likewise.
+MAX_FILE_BYTES = 16 << 20
+MAX_LINE_BYTES = 64 << 20
 # A split name for each of our splits, in order of preference, when a dataset has several.
 HUB_SPLITS = {"train": ("train",), "valid": ("validation", "valid", "test")}
 
@@ -122,6 +128,11 @@ def resolve_path(value: str) -> Path:
         )
     if path.is_file() and path.suffix.lower() not in (".jsonl", ".parquet"):
         raise ConfigError(f"data.path {value!r}: expected a folder, a .jsonl or a .parquet file")
+    if not path.is_dir() and not stat.S_ISREG(path.stat().st_mode):
+        # a FIFO would block the data stage for ever; a link to /dev/zero would never end
+        raise ConfigError(
+            f"data.path {value!r} is {special_kind(path.stat().st_mode)}, not a regular file"
+        )
     return path
 
 
@@ -137,9 +148,8 @@ def path_files(path: Path) -> list[SourceFile]:
 
 def read_files(files: list[SourceFile], unreadable: list[str]) -> Iterator[dict[str, Any]]:
     for f in files:
-        try:
-            with open(f.file, "rb") as fh:
-                data = fh.read()
+        try:  # regular files only: a FIFO would block for ever, /dev/zero never end
+            data = read_regular(Path(f.file), MAX_FILE_BYTES)
         except OSError:  # a RECORD entry whose file was removed, a permission problem
             unreadable.append(str(f.file))
             continue
@@ -156,8 +166,10 @@ def read_files(files: list[SourceFile], unreadable: list[str]) -> Iterator[dict[
 def table_row(obj: dict[str, Any], repo_name: str, index: int) -> dict[str, Any]:
     """A .jsonl/.parquet/hub row in codeparrot-ds's columns; absent columns get defaults."""
     content = obj.get("content")
+    if isinstance(content, bytes | bytearray):  # a parquet `binary` column: UTF-8 text is kept
+        content = decode(bytes(content))
     if not isinstance(content, str):
-        content = None  # null or not text: dropped as not_utf8
+        content = None  # null, not text, or bytes that are not UTF-8: dropped as not_utf8
     defaults = {
         "repo_name": repo_name,
         "path": str(index),
@@ -178,12 +190,19 @@ def fill_row(row: dict[str, Any], i: int, repo_name: str, indices: list[int]) ->
 def table_rows(path: Path) -> Iterator[dict[str, Any]]:
     if path.suffix.lower() == ".jsonl":
         with open(path, "rb") as f:
-            for lineno, line in enumerate(f, 1):
+            for lineno, line in enumerate(iter(lambda: f.readline(MAX_LINE_BYTES + 1), b""), 1):
+                if len(line) > MAX_LINE_BYTES:
+                    raise ConfigError(
+                        f"{path}:{lineno}: a line over {MAX_LINE_BYTES >> 20} MiB; one JSON "
+                        "object of a file's code per line was expected"
+                    )
                 if not line.strip():
                     continue
                 try:
                     obj = json.loads(line)
-                except ValueError as e:
+                except RecursionError:  # the C parser's depth limit, as an exception
+                    raise ConfigError(f"{path}:{lineno}: JSON nested too deep") from None
+                except ValueError as e:  # also a number past Python's digit limit
                     raise ConfigError(f"{path}:{lineno}: not valid JSON ({e})") from None
                 if not isinstance(obj, dict) or "content" not in obj:
                     raise ConfigError(
@@ -215,7 +234,10 @@ def path_fingerprint(path: Path, pattern: str = "*.py") -> list[Any]:
     files = [path] if path.is_file() else sorted(path.rglob(pattern))
     digest = hashlib.sha256()
     for f in files:
-        st = f.stat()
+        try:
+            st = f.stat()
+        except OSError:  # a dangling link: read_files counts it as unreadable
+            continue
         digest.update(f"{f.relative_to(path.parent)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return [str(path.resolve()), digest.hexdigest()]
 

@@ -36,7 +36,7 @@ from pipeline.record import (
     read_record,
     write_record,
 )
-from pipeline.tensorboard_logs import runs_folder
+from pipeline.tensorboard_logs import runs_folder, settle_runs
 from pipeline.throughput import StepClock, training_section
 from pipeline.train import DivergenceStop, TimeBudget, make_trainer, resolve_speed
 from pipeline.weights import IDENTITY_FILE, last_checkpoint, save_weights
@@ -186,4 +186,5 @@ def finish(record: Record, folder: Path) -> Record:
             except RecordError:
                 pass  # nothing worth keeping
         write_record(folder, record)
+        settle_runs(folder, record["status"] == "complete")
     return record

@@ -43,7 +43,7 @@ def check_config(config: dict[str, Any], name: str = "name", need_token: bool = 
     if hub.get("push") is not True:
         return errors
     repo = repo_for(hub, name)
-    if not REPO_ID.match(repo) or ".." in repo or "--" in repo:
+    if not REPO_ID.fullmatch(repo) or ".." in repo or "--" in repo:
         errors.append(
             f"hub.push is true but hub.repo_id {hub['repo_id']!r} is not a Hub repo id like "
             '"user/name" (or "user/codegen-{name}" for one repository per experiment)'
@@ -75,7 +75,12 @@ def push_folder(folder: Path, repo_id: str, private: bool = True) -> dict[str, A
         commit = api.upload_folder(
             repo_id=repo_id, folder_path=str(folder), commit_message="codegen-report model"
         )
-        entry.update(pushed=True, url=f"https://huggingface.co/{repo_id}", commit=commit.oid)
+        oid = getattr(commit, "oid", None)  # a CommitInfo; its id as text, whatever it holds
+        entry.update(
+            pushed=True,
+            url=f"https://huggingface.co/{repo_id}",
+            commit=None if oid is None else str(oid),
+        )
     except Exception as e:  # network, auth, rights: reported, the local results stay
         lines = str(e).strip().splitlines()
         entry["error"] = f"{type(e).__name__}: {lines[0] if lines else ''}".strip()
@@ -101,7 +106,7 @@ def unreachable(e: Exception) -> bool:
 def push_experiment(record: dict[str, Any], results: Path) -> dict[str, Any]:
     """After a complete experiment whose [hub] push is on: push its model folder, note the
     outcome in the record and write the record again (it was written once before)."""
-    from pipeline.record import write_record
+    from pipeline.record import RecordError, write_record
 
     hub = (record.get("config") or {}).get("hub") or {}
     if hub.get("push") is not True or record.get("status") != "complete":
@@ -120,7 +125,10 @@ def push_experiment(record: dict[str, Any], results: Path) -> dict[str, Any]:
             f"kept: python -m pipeline.hub {folder} {repo}",
             flush=True,
         )
-    write_record(results / record["name"], record)
+    try:
+        write_record(results / record["name"], record)
+    except (RecordError, OSError) as e:  # the complete record is on disk already: keep going
+        print(f"    hub: the push's outcome was not added to the record ({e})", flush=True)
     return record
 
 

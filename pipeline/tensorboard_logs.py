@@ -14,6 +14,31 @@ from pathlib import Path
 from typing import Any
 
 RUNS_DIR = "runs"
+PREVIOUS_RUNS_DIR = "runs.previous"  # the curve of record.previous.json (a failed rerun's)
+
+
+def _complete(folder: Path) -> bool:
+    from pipeline.record import RecordError, read_record
+
+    try:
+        return read_record(folder / "record.json")["status"] == "complete"
+    except RecordError:
+        return False
+
+
+def settle_runs(folder: Path, complete: bool) -> None:
+    """After a run: a complete one's curve replaces the kept one; a failed one leaves the kept
+    curve in runs.previous, beside record.previous.json."""
+    if complete:
+        shutil.rmtree(folder / PREVIOUS_RUNS_DIR, ignore_errors=True)
+
+
+def restore_runs(folder: Path) -> None:
+    """record.previous.json is restored: its curve comes back as runs/."""
+    previous = folder / PREVIOUS_RUNS_DIR
+    if previous.is_dir():
+        shutil.rmtree(folder / RUNS_DIR, ignore_errors=True)
+        previous.rename(folder / RUNS_DIR)
 
 
 def check_config(config: dict[str, Any], check_installed: bool = True) -> list[str]:
@@ -36,8 +61,12 @@ def runs_folder(config: dict[str, Any], folder: Path, resumed: bool) -> Path | N
     """Where this run's events go, or None when TensorBoard is off. A fresh (not resumed) run
     starts an empty folder: a rerun's curve must not be drawn over the old one's."""
     runs = folder / RUNS_DIR
-    if not resumed:
-        shutil.rmtree(runs, ignore_errors=True)
+    if not resumed and runs.exists():
+        if _complete(folder):  # kept until this run completes: a failed rerun keeps the record
+            shutil.rmtree(folder / PREVIOUS_RUNS_DIR, ignore_errors=True)  # (record.previous)
+            runs.rename(folder / PREVIOUS_RUNS_DIR)
+        else:
+            shutil.rmtree(runs, ignore_errors=True)
     return runs if (config.get("logging") or {}).get("tensorboard") is True else None
 
 

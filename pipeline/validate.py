@@ -8,6 +8,7 @@ step instead of failing at the data stage, after training, or minutes into an ou
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 # Set by pipeline/train.py itself: a value here would be silently replaced, so it is refused,
@@ -95,7 +96,9 @@ def check_values(config: dict[str, Any], check_training_args: bool = True) -> li
     if not _is_int(config.get("seed")):
         errors.append(f"seed must be a whole number, got {config.get('seed')!r}")
     errors += _data(config) + _model(config) + _speed(config) + _generation(config)
-    errors += _humaneval(config) + _training(config, check_training_args)
+    errors += _humaneval(config) + _training(config, check_training_args) + check_ranges(config)
+    if check_training_args:  # the pipeline's side: the report never runs HumanEval
+        errors += check_sandbox(config)
     _number(config, "tokenizer.vocab_size", errors, 1, integer=True)
     _number(config, "tokenizer.train_sample_mb", errors, 0)
     _string(config, "tokenizer.pretrained", errors)
@@ -249,3 +252,72 @@ def scheduler_names() -> list[str]:
     except ImportError:  # the report's environment need not have transformers
         return []
     return [s.value for s in SchedulerType]
+
+
+SEED_MAX = 2**32 - 1  # numpy's seed range; set_seed passes the seed to numpy
+MAX_HUMANEVAL_TIMEOUT = 600.0  # seconds per program; RLIMIT_CPU takes int(timeout) + 1
+PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")  # a file in profiles/, no path
+
+
+def check_sections(base: dict[str, Any], delta: dict[str, Any], where: str = "") -> list[str]:
+    """Issue 24: a table given as a plain value (`training = 5`, `model = "x"`, `data = []`)
+    replaced the whole section and every check after it failed with a traceback. One line per
+    such key, before the delta is merged; `profile.<name>` must name a profile and hold a table.
+    Also the values that passed as numbers and failed after training (seeds, a HumanEval
+    timeout past any use)."""
+    errors: list[str] = []
+    for key, value in delta.items():
+        dotted = f"{where}{key}"
+        if not where and key == "profile":  # [name.profile.<profile>]: per-profile values
+            errors += _per_profile(value)
+        elif isinstance(base.get(key), dict):
+            if not isinstance(value, dict):
+                errors.append(
+                    f"{dotted} must be a table ([{dotted}] or {dotted}.<key> = ...), got {value!r}"
+                )
+            else:
+                errors += check_sections(base[key], value, f"{dotted}.")
+    return errors
+
+
+def _per_profile(value: Any) -> list[str]:
+    from pipeline.config import EXPERIMENTS_DIR, PROFILES
+
+    if not isinstance(value, dict):
+        return [f"profile must be a table of profiles (profile.cpu.<key> = ...), got {value!r}"]
+    known = sorted({*PROFILES, *(p.stem for p in (EXPERIMENTS_DIR / "profiles").glob("*.toml"))})
+    errors = []
+    for name, table in value.items():
+        if name not in known:
+            errors.append(f"profile.{name}: no such profile; choose one of {', '.join(known)}")
+        elif not isinstance(table, dict):
+            errors.append(
+                f"profile.{name} must be a table (profile.{name}.<key> = ...), got {table!r}"
+            )
+    return errors
+
+
+def check_ranges(config: dict[str, Any]) -> list[str]:
+    """Values of the right type whose range only failed after training."""
+    errors: list[str] = []
+    for key in ("seed", "generation.seed", "humaneval.seed", "data.subset_seed"):
+        value = _get(config, key)
+        if _is_int(value) and not 0 <= value <= SEED_MAX:
+            errors.append(f"{key} must be in [0, {SEED_MAX}] (numpy's seed range), got {value}")
+    timeout = _get(config, "humaneval.timeout")
+    if _is_number(timeout) and timeout > MAX_HUMANEVAL_TIMEOUT:
+        errors.append(
+            f"humaneval.timeout must be at most {MAX_HUMANEVAL_TIMEOUT:g} s per program, got {timeout!r}"
+        )
+    return errors
+
+
+def check_sandbox(config: dict[str, Any]) -> list[str]:
+    """HumanEval runs model-written code: only in an OS sandbox, or where the user named the
+    unsafe mode (pipeline.sandbox). Said before training, not after it."""
+    if _get(config, "humaneval.enabled") is not True:
+        return []
+    from pipeline.sandbox import sandbox_problem
+
+    problem = sandbox_problem()
+    return [f"humaneval.enabled: {problem}"] if problem else []

@@ -61,11 +61,14 @@ def safetensors_problem(path: Path) -> str | None:
         return f"{path.name} has a corrupt header"
     if not isinstance(header, dict):
         return f"{path.name} has a corrupt header"
-    ends = [
-        int(t["data_offsets"][1])
-        for k, t in header.items()
-        if k != "__metadata__" and isinstance(t, dict) and "data_offsets" in t
-    ]
+    try:  # a header from elsewhere may hold anything: [0, "x"], a number, a 5,000-digit end
+        ends = [
+            int(t["data_offsets"][1])
+            for k, t in header.items()
+            if k != "__metadata__" and isinstance(t, dict) and "data_offsets" in t
+        ]
+    except (TypeError, ValueError, KeyError, IndexError):
+        return f"{path.name} has a corrupt header"
     if 8 + length + max(ends, default=0) != size:
         return f"{path.name} is truncated or padded (size {size} does not match its header)"
     return None

@@ -7,7 +7,9 @@ torch or transformers, so `make report` takes seconds.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -48,8 +50,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM as Ctrl-C: the staging folder is removed and the workers are shut down on the
+    way out (killed outright, they left a .staging-* folder and orphaned workers)."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminated)
     start = time.perf_counter()
     timings: dict[str, float] = {}
     try:
@@ -74,6 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nreport: interrupted; the previous report is left whole", file=sys.stderr)
         return 130
+    except OSError as e:  # a full disk, a folder made read-only meanwhile
+        where = f"{e.filename}: " if e.filename else ""
+        print(
+            f"report: error: {where}{e.strerror or e}; the previous report is left whole",
+            file=sys.stderr,
+        )
+        return 1
     for warning in warnings:
         print(f"report: warning: {warning}", file=sys.stderr)
     for path in outputs:

@@ -110,7 +110,9 @@ def is_seed_replica(exp: ExperimentView) -> bool:
 
 
 def _finite(value: float | None) -> bool:
-    return value is not None and math.isfinite(value)
+    """A value the interval's statistics can hold: finite, and small enough that squaring a
+    deviation does not overflow (a record from elsewhere may say 1e308)."""
+    return value is not None and math.isfinite(value) and abs(value) < 1e150
 
 
 def baseline_band(experiments: list[ExperimentView]) -> Band | None:
@@ -134,7 +136,7 @@ def baseline_band(experiments: list[ExperimentView]) -> Band | None:
     curve = []
     for step in shared:
         at = [c[step] for c in curves]
-        if all(math.isfinite(v) for v in at) and len(set(at)) > 1:
+        if all(_finite(v) for v in at) and len(set(at)) > 1:
             m, h = prediction_interval(at)
             curve.append((step, m, m - h, m + h))
     return Band(

@@ -45,11 +45,21 @@ def _elide_blank_runs(completion: str) -> tuple[str, list[int]]:
     return BLANK_RUN.sub(mark, completion), counts
 
 
+# The pipeline refuses prompts past 100,000 characters; a received record may still hold a 10 MB
+# one, which the lexer took minutes to turn into a 173 MB HTML.
+MAX_HIGHLIGHT_CHARS = 200_000
+
+
 def highlight(prompt: str, completion: str) -> Markup:
     """<span class="prompt">…</span><span class="completion">…</span> with token spans."""
     completion, elided = _elide_blank_runs(completion)
     text = prompt + completion
     boundary = len(prompt)
+    if len(text) > MAX_HIGHLIGHT_CHARS:  # a record from elsewhere: shown as escaped text
+        return Markup(
+            f'<span class="prompt">{escape(prompt)}</span>'
+            f'<span class="completion">{escape(completion)}</span>'
+        )
     parts: dict[str, list[str]] = {"prompt": [], "completion": []}
     for start, ttype, value in _lexer().get_tokens_unprocessed(text):
         cls = _css_class(ttype)

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import ConfigError, load_matrix
-from pipeline.record import RECORD_FILE, RecordError, read_record
+from pipeline.inputs import read_text
+from pipeline.record import MAX_RECORD_BYTES, RECORD_FILE, RecordError, read_record
 from pipeline.weights import weights_folder, weights_problem
 
 # States of an experiment in the report: the three record statuses plus two of our own.
@@ -52,10 +53,11 @@ def default_profile(results: Path) -> str:
         return profile
     newest: tuple[str, str] | None = None
     for path in results.glob(f"*/{RECORD_FILE}"):
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
+        try:  # a regular file of a record's size only, parsed without a traceback
+            text = read_text(path, RecordError, "", "a record", "", limit=MAX_RECORD_BYTES)
+            record = json.loads(text)
             found = (str(record["environment"]["ended_at"] or ""), str(record["profile"]))
-        except (OSError, ValueError, KeyError, TypeError):
+        except (RecordError, RecursionError, ValueError, KeyError, TypeError):
             continue  # unreadable records are reported later, where they belong
         newest = max(newest or found, found)
     return newest[1] if newest else "cpu"
@@ -74,7 +76,9 @@ def load_entries(results: Path, profile: str, matrix: Path | None) -> list[Entry
     for index, exp in enumerate(experiments):
         path = results / exp.name / RECORD_FILE
         record: dict[str, Any] | None = None
-        if not path.exists():
+        if path.parent.exists() and not path.parent.is_dir():
+            state, problem = INVALID, f"{path.parent} is a file, not an experiment folder"
+        elif not path.exists() and not path.is_symlink():
             state, problem = MISSING, None
         else:
             try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,7 @@ def _source(fn: Any) -> str:
 
 LOAD = """import json
 import math
+import os
 from pathlib import Path
 
 record = json.loads(Path("record.json").read_text())"""
@@ -186,19 +188,56 @@ def _output(value: Any) -> nbformat.NotebookNode:
     )
 
 
+def owned_folder(folder: Path) -> str | None:
+    """Why the report may not write or delete a notebook in this experiment folder (None when
+    it may): only a real folder directly inside the results folder is the experiment's own. A
+    symlink could lead anywhere (the notebook, or its removal, would land there)."""
+    if folder.is_symlink():
+        return f"{folder} is a symbolic link; no notebook is written or removed through it"
+    if not folder.is_dir():
+        return None if not folder.exists() else f"{folder} is a file, not an experiment folder"
+    if folder.resolve().parent != folder.parent.resolve():
+        return f"{folder} leads outside its results folder"
+    return None
+
+
+def notebooks_problem(entries: list[Any]) -> str | None:
+    """Before any work: the experiment folders the notebooks go into must be writable
+    (entries: report.load's, or views of them)."""
+    for exp in entries:
+        folder = exp.path.parent
+        owned = exp.state == "complete" and owned_folder(folder) is None and folder.is_dir()
+        if owned and not os.access(folder, os.W_OK):
+            return (
+                f"cannot write the notebooks: {folder} is not writable; make the results "
+                "folder writable or pass --no-notebooks"
+            )
+    return None
+
+
 def write_notebooks(
-    experiments: list[ExperimentView], env: jinja2.Environment, states: dict[str, str]
+    experiments: list[ExperimentView],
+    env: jinja2.Environment,
+    states: dict[str, str],
+    warnings: list[str] | None = None,
 ) -> list[tuple[Path, str]]:
-    """Write results/<name>/experiment.ipynb for each complete experiment.
-    Returns (notebook path, experiment name) pairs for export_html."""
+    """Write results/<name>/experiment.ipynb for each complete experiment whose folder is its
+    own (owned_folder; the others go into `warnings`). Returns (notebook path, experiment
+    name) pairs for export_html."""
     written = []
     prose = module(env, TEMPLATE, {})
     for exp in experiments:
         record = exp.entry.record
         folder = exp.path.parent
+        problem = owned_folder(folder)
+        if problem is not None:
+            if warnings is not None:
+                warnings.append(f"{exp.name}: {problem}")
+            continue
         if exp.state != "complete" or not record:
             # a notebook left from an earlier, complete run would describe another record
-            (folder / NOTEBOOK_FILE).unlink(missing_ok=True)
+            if folder.is_dir():
+                (folder / NOTEBOOK_FILE).unlink(missing_ok=True)
             continue
         nb = build_notebook(exp, prose, states[exp.state])
         ipynb = folder / NOTEBOOK_FILE

@@ -22,7 +22,7 @@ from pipeline.config import ROOT
 from .context import build_context
 from .figures import Figures
 from .load import ReportInputError, load_entries
-from .notebooks import export_html, write_notebooks
+from .notebooks import export_html, notebooks_problem, write_notebooks
 from .render import environment, module, preload_pdf, render, write_pdf
 from .safe import neutralize_markdown
 
@@ -43,14 +43,26 @@ def make_report(
     lap = _Laps(timings if timings is not None else {})
     if not templates.is_dir():
         raise ReportInputError(f"templates folder {templates} not found (or not a folder)")
+    if notebooks and not (templates / "nbconvert").is_dir():
+        raise ReportInputError(
+            f"templates folder {templates} has no nbconvert/ (the notebooks' HTML template): "
+            "copy templates/nbconvert there, or pass --no-notebooks"
+        )
+    _check_out(results, out)
     entries = load_entries(results, profile, matrix)
+    problem = notebooks_problem(entries) if notebooks else None
+    if problem:
+        raise ReportInputError(problem)
     env = environment(templates)
     text = module(env, "text.j2", {"experiments": [], "best": None, "band": None})
     states = text.states
     _make_folder(out)
     # Everything is written into a staging folder beside the outputs, then moved into place at
     # once: a template error or a Ctrl-C leaves the previous set whole.
-    stage = Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
+    try:
+        stage = Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
+    except OSError as e:  # a read-only or full output folder: said before any work
+        raise ReportInputError(f"output folder {out}: cannot write there ({e.strerror})") from None
     try:
         stage.chmod(0o755)
         written, warnings = _render(entries, env, states, text.band_legend, profile, templates,
@@ -90,7 +102,9 @@ def _render(
     with _workers(2) as pool:
         figures.draw_all(pool, meanwhile=preload_pdf if pdf else None)
         lap("figures")
-        notebook_files = write_notebooks(context["experiments"], env, states) if notebooks else []
+        notebook_files = (
+            write_notebooks(context["experiments"], env, states, warnings) if notebooks else []
+        )
         for exp in context["experiments"]:
             if any(name == exp.name for _, name in notebook_files):
                 exp.notebook = f"notebooks/{exp.name}.html"
@@ -122,6 +136,17 @@ def _render(
             lap("notebook html (waited)")
     warnings += [f"{e.name}: {e.weights_problem}" for e in entries if e.weights_problem]
     return written + figures.files(), warnings
+
+
+def _check_out(results: Path, out: Path) -> None:
+    """The report swaps out/figures and out/notebooks whole: were --out the results folder (or
+    above it), an experiment named `figures` would be replaced, record and weights with it."""
+    r, o = results.resolve(), out.resolve()
+    if r == o or r.is_relative_to(o):
+        raise ReportInputError(
+            f"--out {out} is or contains the results folder {results}: the report replaces "
+            "folders in its output folder; choose another one (default: build)"
+        )
 
 
 def _make_folder(out: Path) -> None:

@@ -140,3 +140,57 @@ def test_tensorboard_switch_sets_report_to(value, tmp_path):
              "dataloader_num_workers": 0}  # fmt: skip
     args = training_arguments({"max_steps": 1}, speed, tmp_path / "ckpt", 0, runs is not None)
     assert args.report_to == (["tensorboard"] if value else [])
+
+
+class _StubApi:
+    """HfApi as the Hub answers a push that went through: upload_folder returns a CommitInfo
+    (an object with `oid`). Records every call; touches no network."""
+
+    calls: list[tuple[str, str]] = []
+
+    def create_repo(self, repo_id, private=True, exist_ok=False):
+        self.calls.append(("create_repo", repo_id))
+
+    def upload_folder(self, repo_id, folder_path, commit_message=""):
+        self.calls.append(("upload_folder", repo_id))
+        return type("CommitInfo", (), {"oid": "0123abcd" * 5})()
+
+
+def test_a_successful_push_is_recorded_and_the_matrix_goes_on(tmp_path, monkeypatch):
+    """Issue 24: the pushed entry carried `commit`, the schema lacked it, write_record raised
+    outside the experiment's try and the next experiment never ran."""
+    import huggingface_hub
+
+    import pipeline.experiment
+    from pipeline.runner import run_matrix
+    from tests.fixtures.records import write_weights
+
+    monkeypatch.setenv("HF_TOKEN", "hf_test")
+    monkeypatch.setattr(huggingface_hub, "HfApi", _StubApi)
+    monkeypatch.setattr(_StubApi, "calls", [])
+    (tmp_path / "m.toml").write_text(
+        '[a]\nhub = {push = true, repo_id = "user/codegen-{name}"}\n'
+        '[b]\nhub = {push = true, repo_id = "user/codegen-{name}"}\n'
+    )
+    experiments = load_matrix("micro", matrix_file=tmp_path / "m.toml", check_training_args=False)
+    results = tmp_path / "results"
+
+    def trained(exp, record, results, cache):  # the stages' outcome, without training
+        done = minimal(name=exp.name, config_hash=exp.config_hash, weights=f"{exp.name}/model")
+        record.update({k: v for k, v in done.items() if k not in ("config", "environment")})
+        write_weights(results / exp.name / "model", exp.config_hash)
+        return True
+
+    monkeypatch.setattr(pipeline.experiment, "_run", trained)
+    rows = run_matrix(experiments, results, tmp_path / "cache")
+    assert [(r["name"], r["status"]) for r in rows] == [("a", "complete"), ("b", "complete")]
+    assert _StubApi.calls == [
+        ("create_repo", "user/codegen-a"), ("upload_folder", "user/codegen-a"),
+        ("create_repo", "user/codegen-b"), ("upload_folder", "user/codegen-b"),
+    ]  # fmt: skip
+    for name in ("a", "b"):
+        entry = read_record(results / name / "record.json")["hub"]
+        assert entry == {
+            "repo_id": f"user/codegen-{name}", "pushed": True, "error": None,
+            "url": f"https://huggingface.co/user/codegen-{name}", "commit": "0123abcd" * 5,
+        }  # fmt: skip
