@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import copy
 import difflib
+import itertools
 import math
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pipeline.cache import key_hash
+from pipeline.data_checks import check_path_data
 from pipeline.hub import check_config as check_hub
 from pipeline.inputs import check_files, check_memory, machine_memory, read_text
 from pipeline.tensorboard_logs import check_config as check_tensorboard
@@ -41,6 +43,9 @@ class Experiment:
     profile: str
     config: dict[str, Any]  # fully resolved
     overrides: dict[str, Any]  # what this experiment changes from its profile (dotted keys)
+    # A sweep's member: the matrix entry it came from and its swept values (dotted keys).
+    sweep_of: str = ""
+    sweep: dict[str, Any] = field(default_factory=dict)
 
     @property
     def config_hash(self) -> str:
@@ -100,11 +105,13 @@ def load_matrix(
     experiments_dir: Path = EXPERIMENTS_DIR,
     matrix_file: Path | None = None,
     check_training_args: bool = True,
+    sets: dict[str, Any] | None = None,
 ) -> list[Experiment]:
     """Resolve every experiment of the matrix; all problems are reported together.
 
     check_training_args=False skips the checks that import transformers (and so torch, seconds):
-    the report only needs names and overrides."""
+    the report only needs names and overrides. sets: --set values, over every experiment
+    (None: the command line's, SESSION_SETS)."""
     base = profile_config(profile, experiments_dir)
     defaults = load_toml(experiments_dir / "defaults.toml")
     errors = type_errors(defaults, base, f"profiles/{profile}.toml")
@@ -117,30 +124,137 @@ def load_matrix(
         )
     errors: list[str] = []
     experiments = []
+    sets = SESSION_SETS if sets is None else sets
+    if sets:
+        errors += unknown_keys(base, sets, "--set")
+    profile_delta = load_toml(experiments_dir / "profiles" / f"{profile}.toml")
     for name, entry in matrix.items():
         if not isinstance(entry, dict):
             errors.append(f"experiment {name!r}: expected a table like [{name}], got a value")
             continue
-        if not SAFE_NAME.match(name):
-            errors.append(
-                f"experiment {name!r}: use letters, digits, '.', '_' or '-' (it becomes a folder name)"
-            )
         entry = dict(entry)
         description = str(entry.pop("description", ""))
         # [name.profile.<profile>] holds values for one profile only (steps differ by scale).
         per_profile = entry.pop("profile", {})
         entry = merge(entry, per_profile.get(profile, {}) if isinstance(per_profile, dict) else {})
-        errors += unknown_keys(base, entry, f"experiment {name!r}")
-        config = merge(base, entry)
-        problems = type_errors(defaults, config) + validate(config, check_training_args)
-        problems += check_hub(config, name, check_training_args)  # [hub], [logging]
-        problems += check_tensorboard(config, check_training_args)
-        errors += [f"experiment {name!r}: {e}" for e in first_per_key(problems)]
-        experiments.append(Experiment(name, description, profile, config, flatten(entry)))
+        entry = merge(entry, sets)  # --set wins over the matrix, for every experiment
+        members, problems = expand_sweep(name, entry, base)
+        errors += problems
+        for member, swept, member_entry in members:
+            if not SAFE_NAME.match(member):
+                errors.append(
+                    f"experiment {member!r}: use letters, digits, '.', '_' or '-' (at most 64; "
+                    "it becomes a folder name)"
+                )
+            errors += unknown_keys(base, member_entry, f"experiment {member!r}")
+            config = merge(base, member_entry)
+            path_keywords_default(config, profile_delta, member_entry)
+            problems = type_errors(defaults, config) + validate(config, check_training_args)
+            problems += check_hub(config, member, check_training_args)  # [hub], [logging]
+            problems += check_tensorboard(config, check_training_args)
+            errors += [f"experiment {member!r}: {e}" for e in first_per_key(problems)]
+            text = " ".join(filter(None, [description, swept and f"({sweep_label(swept)})"]))
+            overrides = {k: v for k, v in flatten(member_entry).items() if k not in flatten(sets)}
+            sweep_of = name if swept else ""
+            experiments.append(
+                Experiment(member, text, profile, config, overrides, sweep_of, swept)
+            )
+    if len({e.name for e in experiments}) < len(experiments):
+        errors.append("two experiments share a name: rename a table or a sweep's entry")
     # TOML itself rejects duplicate tables, so names are unique by construction.
     if errors:
         raise ConfigError("\n".join(errors))
     return experiments
+
+
+# --set KEY=VALUE of the command line (python -m pipeline / python -m report): over every
+# experiment of the matrix, as if each table held them. use_sets() sets them once per process.
+SESSION_SETS: dict[str, Any] = {}
+
+
+def parse_sets(items: list[str]) -> dict[str, Any]:
+    """--set KEY=VALUE pairs as a nested table. VALUE is read as a TOML value (1e-3, true,
+    [1e-3, 3e-3], "text"); what is not one is a string, so a path needs no quotes."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if (
+            not sep
+            or not key
+            or not all(re.fullmatch(r"[A-Za-z0-9_-]+", k) for k in key.split("."))
+        ):
+            raise ConfigError(
+                f"--set {item!r}: expected KEY=VALUE with a dotted key, e.g. --set data.path=src"
+            )
+        try:
+            value = tomllib.loads(f"v = {text.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text.strip()
+        out = merge(out, _nested(key.split("."), value))
+    return out
+
+
+def _nested(parts: list[str], value: Any) -> dict[str, Any]:
+    return {parts[0]: _nested(parts[1:], value) if len(parts) > 1 else value}
+
+
+def use_sets(sets: dict[str, Any]) -> None:
+    """The command line's --set values, for every load_matrix() of this process."""
+    SESSION_SETS.clear()
+    SESSION_SETS.update(sets)
+
+
+def expand_sweep(
+    name: str, entry: dict[str, Any], base: dict[str, Any]
+) -> tuple[list[tuple[str, dict[str, Any], dict[str, Any]]], list[str]]:
+    """A matrix entry whose values are lists (where the default is not one) is a sweep: one
+    experiment per value, or per combination when two or more keys list values (a grid).
+    Returns (name, swept values, entry) per member, and the problems found."""
+    known = flatten(base)
+    flat = flatten(entry)
+    swept = {
+        k: v for k, v in flat.items() if isinstance(v, list) and not isinstance(known.get(k), list)
+    }
+    if not swept:
+        return [(name, {}, entry)], []
+    empty = [k for k, v in swept.items() if not v]
+    if empty:
+        return [], [f"experiment {name!r}: {k} lists no values" for k in empty]
+    members = []
+    for combo in itertools.product(*swept.values()):
+        values = dict(zip(swept, combo, strict=True))
+        label = "-".join(f"{k.rsplit('.', 1)[-1]}-{value_text(v)}" for k, v in values.items())
+        member = entry
+        for key, value in values.items():
+            member = merge(member, _nested(key.split("."), value))
+        members.append((f"{name}-{label}", values, member))
+    return members, []
+
+
+def value_text(value: Any) -> str:
+    """A swept value as part of a folder name: 0.003, 1e-05, adafactor, true."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    text = f"{value:g}" if isinstance(value, float) else str(value)
+    return re.sub(r"[^A-Za-z0-9._-]", "_", text.replace("+", ""))
+
+
+def sweep_label(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k} = {v!r}" for k, v in values.items())
+
+
+def path_keywords_default(
+    config: dict[str, Any], profile_delta: dict[str, Any], entry: dict[str, Any]
+) -> None:
+    """With data.source = "path" the keyword filter is off unless the profile, the entry or
+    --set names data.keywords: codeparrot-ds's keywords pick code that uses pandas & co. out of
+    GitHub, and would drop most of a user's own code (97 of 97 files, as reported)."""
+    named = "keywords" in (profile_delta.get("data") or {}) or "keywords" in (
+        entry.get("data") or {}
+    )
+    if (config.get("data") or {}).get("source") == "path" and not named:
+        config["data"]["keywords"] = []
 
 
 def unknown_keys(base: dict[str, Any], delta: dict[str, Any], where: str) -> list[str]:
@@ -223,6 +337,8 @@ def validate(config: dict[str, Any], check_training_args: bool = True) -> list[s
     errors += check_values(config, check_training_args)
     if check_training_args:  # the pipeline's side: the report never reads these inputs
         errors += check_files(config)
+    if check_training_args and not any(e.startswith("data.") for e in errors):
+        errors += check_path_data(config)  # a folder too small for the config, found now
     if check_training_args and not errors:  # only a config that is otherwise right is sized
         errors += check_memory(config, machine_memory())
     return errors
