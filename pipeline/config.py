@@ -205,6 +205,10 @@ def use_sets(sets: dict[str, Any]) -> None:
     SESSION_SETS.update(sets)
 
 
+# TrainingArguments fields whose value is a list: a list there is the value, not a sweep.
+LIST_VALUES = {"training.report_to", "training.label_names", "training.fsdp"}
+
+
 def expand_sweep(
     name: str, entry: dict[str, Any], base: dict[str, Any]
 ) -> tuple[list[tuple[str, dict[str, Any], dict[str, Any]]], list[str]]:
@@ -214,7 +218,9 @@ def expand_sweep(
     known = flatten(base)
     flat = flatten(entry)
     swept = {
-        k: v for k, v in flat.items() if isinstance(v, list) and not isinstance(known.get(k), list)
+        k: v
+        for k, v in flat.items()
+        if isinstance(v, list) and not isinstance(known.get(k), list) and k not in LIST_VALUES
     }
     if not swept:
         return [(name, {}, entry)], []
