@@ -21,6 +21,7 @@ from pipeline.hub import check_config as check_hub
 from pipeline.inputs import check_files, check_memory, machine_memory, read_text
 from pipeline.tensorboard_logs import check_config as check_tensorboard
 from pipeline.validate import check_values
+from pipeline.wandb_logs import check_config as check_wandb
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPERIMENTS_DIR = ROOT / "experiments"
@@ -152,6 +153,7 @@ def load_matrix(
             problems = type_errors(defaults, config) + validate(config, check_training_args)
             problems += check_hub(config, member, check_training_args)  # [hub], [logging]
             problems += check_tensorboard(config, check_training_args)
+            problems += check_wandb(config, check_training_args)
             errors += [f"experiment {member!r}: {e}" for e in first_per_key(problems)]
             text = " ".join(filter(None, [description, swept and f"({sweep_label(swept)})"]))
             overrides = {k: v for k, v in flatten(member_entry).items() if k not in flatten(sets)}

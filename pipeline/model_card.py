@@ -55,7 +55,9 @@ def corpus_phrase(data_cfg: dict[str, Any]) -> str:
     if source == "hub":
         where = f"the `{data_cfg.get('hub_train')}` dataset"
     elif source == "path":
-        where = "the user's own code (`" + Path(str(data_cfg.get("path"))).name.replace("`", "") + "`)"
+        where = (
+            "the user's own code (`" + Path(str(data_cfg.get("path"))).name.replace("`", "") + "`)"
+        )
     else:
         where = "the installed Python packages' sources, docstring examples and example scripts"
     if not keywords:
