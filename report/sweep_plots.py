@@ -34,6 +34,7 @@ def sweep_effects(
             ax.axhline(mean, color=colour, lw=0.8, ls="--")
         errors = None if half_width is None else [half_width] * len(ys)
         ax.errorbar(xs, ys, yerr=errors, color="#222222", marker="o", ms=4, capsize=3, lw=1.2,
+                    ls="-" if numeric else "none",  # categories have no order to join
                     label="final eval loss ± seed interval" if errors else "final eval loss")  # fmt: skip
         if log:
             ax.set_xscale("log")
@@ -42,6 +43,7 @@ def sweep_effects(
             ax.set_xticks(xs)
         elif not numeric:
             ax.set_xticks(xs, [text for text, _, _, _ in points])
+            ax.set_xlim(-0.5, len(xs) - 0.5)
         else:
             ax.set_xticks(xs)
             ax.xaxis.set_major_formatter(FuncFormatter(_plain))
