@@ -38,7 +38,7 @@ endif
 
 DOWNLOADS := cache/downloads/.fetched
 
-.PHONY: fetch help all where setup examples-report check-env check-env-pipeline check-env-report data experiments experiment list report test test-fast lint format bench bench-fixed-time clean distclean
+.PHONY: fetch help all where tensorboard setup examples-report check-env check-env-pipeline check-env-report data experiments experiment list report test test-fast lint format bench bench-fixed-time clean distclean
 
 help: ## list the targets
 	@echo "Usage: make <target> [PROFILE=cpu|gpu|colab|micro] [NAME=experiment] [PYTHON=python3] [MATRIX=file.toml] [DATA=path/to/code] [SET="key=value ..."] [JOBS=1|2]"
@@ -92,6 +92,9 @@ experiment: $(SETUP_PIPELINE) $(DOWNLOADS) ## rerun one experiment, always: make
 
 where: ## print the results and report folders of this MATRIX / PROFILE / DATA / SET
 	$(PYTHON) -m pipeline $(MATRIX_ARG) where
+
+tensorboard: $(SETUP_PIPELINE) ## TensorBoard over the results of this MATRIX / PROFILE / DATA / SET
+	$(PYTHON) -m tensorboard.main --logdir "$$($(PYTHON) -m pipeline $(MATRIX_ARG) where | sed -n 's/^results //p')"
 
 list: $(SETUP_PIPELINE) ## list the experiments and whether each is up to date
 	$(PYTHON) -m pipeline $(MATRIX_ARG) list
