@@ -47,8 +47,9 @@ def attach(trainer, runs: Path | None, resume_step: int = 0):
     folder, which is removed once the weights are saved).
 
     A run resumed from the checkpoint of step N had logged past N before it stopped: its writer
-    purges the events from step N on (SummaryWriter's purge_step, honoured by TensorBoard's
-    reader), so no step is drawn twice."""
+    purges the events after step N (SummaryWriter's purge_step, honoured by TensorBoard's
+    reader), so no step is drawn twice. Steps up to N stay: the checkpoint was saved after
+    they were logged, and the resumed run starts at N + 1 (without a start evaluation)."""
     if runs is None:
         return trainer
     from transformers.integrations import TensorBoardCallback
@@ -58,7 +59,7 @@ def attach(trainer, runs: Path | None, resume_step: int = 0):
             callback.logging_dir = str(runs)
             if resume_step and callback._SummaryWriter is not None:
                 callback.tb_writer = callback._SummaryWriter(
-                    log_dir=str(runs), purge_step=resume_step
+                    log_dir=str(runs), purge_step=resume_step + 1
                 )
     return trainer
 

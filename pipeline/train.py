@@ -144,6 +144,7 @@ def training_arguments(
     seed: int,
     tensorboard: bool = False,
     wandb: bool = False,
+    resume_step: int = 0,
 ) -> TrainingArguments:
     values = {k: v for k, v in train_cfg.items() if k not in LOCAL_TRAINING_KEYS}
     if speed.get("fused_optimizer") and values.get("optim", "adamw_torch") == "adamw_torch":
@@ -153,7 +154,9 @@ def training_arguments(
         seed=seed,
         data_seed=seed,
         eval_strategy="steps",
-        eval_on_start=True,  # the untrained model's loss is the reference point of every curve
+        # the untrained model's loss is the reference point of every curve; a resumed run has it
+        # in its restored log_history already (evaluating again would log its step twice)
+        eval_on_start=not resume_step,
         logging_strategy="steps",
         save_strategy="steps",
         logging_nan_inf_filter=False,  # a NaN must show, so divergence is seen and recorded
@@ -229,7 +232,8 @@ def make_trainer(
 ) -> Trainer:
     from pipeline.tensorboard_logs import attach
 
-    args = training_arguments(train_cfg, speed, out_dir, seed, tensorboard_dir is not None, wandb)
+    tensorboard = tensorboard_dir is not None
+    args = training_arguments(train_cfg, speed, out_dir, seed, tensorboard, wandb, resume_step)
     train = chunks["train"]
     if speed["torch_compile"]:
         train = whole_batches(train, args.per_device_train_batch_size * args.world_size)
