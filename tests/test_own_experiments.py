@@ -1,6 +1,7 @@
 """Issue 23: your own code in one step (--set / DATA=), sweeps, folders per matrix, the
 [training] keys the project manages, and a model card that names the corpus actually used."""
 
+import os
 import re
 import subprocess
 import sys
@@ -246,3 +247,57 @@ def test_model_card_names_the_corpus_that_was_used(tmp_path):
     )
     hub = {**default, "source": "hub"}
     assert "`huggingface-course/codeparrot-ds-train` dataset" in corpus_phrase(hub)
+
+
+# ---- [logging] wandb ----
+
+
+def wandb_config(**logging) -> dict:
+    cfg = load_matrix("cpu", check_training_args=False)[0].config
+    cfg["logging"].update(logging)
+    return cfg
+
+
+def test_wandb_is_off_by_default_and_checked_up_front(monkeypatch):
+    from pipeline import wandb_logs
+
+    assert wandb_logs.check_config(wandb_config()) == []  # off: wandb need not be installed
+    errors = wandb_logs.check_config(
+        wandb_config(wandb="yes", wandb_mode="cloud", wandb_project="")
+    )
+    assert [e.split(" ", 1)[0] for e in errors] == [
+        "logging.wandb", "logging.wandb_mode", "logging.wandb_project"
+    ]  # fmt: skip
+    monkeypatch.setattr(wandb_logs.importlib.util, "find_spec", lambda name: None)
+    (missing,) = wandb_logs.check_config(wandb_config(wandb=True))
+    assert "wandb is not installed: pip install -r requirements-wandb.txt" in missing
+    pin = (ROOT / "requirements-wandb.txt").read_text().split()[0]
+    assert pin.startswith("wandb==") and "wandb" not in (ROOT / "requirements.txt").read_text()
+
+
+def test_wandb_setup_runs_offline_inside_the_experiment_folder(tmp_path, monkeypatch):
+    from pipeline import wandb_logs
+
+    for key in ("WANDB_MODE", "WANDB_DIR", "WANDB_PROJECT", "WANDB_SILENT"):
+        monkeypatch.delenv(key, raising=False)
+    folder = tmp_path / "results" / "baseline"
+    (folder / "wandb" / "offline-run-old").mkdir(parents=True)
+    assert not wandb_logs.setup(wandb_config(), folder, resumed=False)  # off: nothing set
+    assert "WANDB_DIR" not in os.environ
+    assert wandb_logs.setup(wandb_config(wandb=True), folder, resumed=False)
+    assert os.environ["WANDB_MODE"] == "offline" and os.environ["WANDB_DIR"] == str(folder)
+    assert os.environ["WANDB_PROJECT"] == "codegen-report"
+    assert not (folder / "wandb" / "offline-run-old").exists()  # a fresh run starts empty
+
+
+def test_report_to_names_each_logger_that_is_on(tmp_path):
+    from pipeline.train import training_arguments
+
+    speed = {"device": "cpu", "bf16": False, "fp16": False, "tf32": False, "torch_compile": False,
+             "dataloader_num_workers": 0}  # fmt: skip
+    out = tmp_path / "baseline" / "checkpoints"
+    args = training_arguments({"max_steps": 1}, speed, out, 0, tensorboard=True, wandb=True)
+    assert args.report_to == ["tensorboard", "wandb"] and args.run_name == "baseline"
+    assert args.eval_on_start  # a fresh run measures the untrained model
+    resumed = training_arguments({"max_steps": 1}, speed, out, 0, resume_step=3)
+    assert resumed.report_to == [] and not resumed.eval_on_start  # restored with the state
