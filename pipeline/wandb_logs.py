@@ -10,7 +10,6 @@ asks for it. Torch-free.
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -48,21 +47,26 @@ def wandb_on(config: dict[str, Any]) -> bool:
 
 
 def setup(config: dict[str, Any], folder: Path, resumed: bool) -> bool:
-    """The WandbCallback's environment for this experiment: its mode, project, and a run folder
-    inside the experiment's (a fresh run starts it empty, as TensorBoard's). False when off."""
+    """Start this experiment's W&B run, in a folder inside the experiment's (a fresh run starts
+    it empty, as TensorBoard's); the Trainer's WandbCallback then logs into it. Started here,
+    not by the callback, because wandb reads WANDB_DIR once per process: the second experiment
+    of a matrix would write into the first one's folder. False when [logging] wandb is off."""
     if not wandb_on(config):
         return False
     runs = folder / WANDB_DIR
     if not resumed:
         shutil.rmtree(runs, ignore_errors=True)
     runs.mkdir(parents=True, exist_ok=True)
+    import wandb
+
+    finish()  # an earlier experiment's run, should one be open
     logging = config["logging"]
-    # wandb writes <WANDB_DIR>/wandb/...: the experiment folder holds that `wandb` folder.
-    os.environ.update(
-        WANDB_MODE=logging["wandb_mode"],
-        WANDB_DIR=str(folder.resolve()),
-        WANDB_PROJECT=logging["wandb_project"],
-        WANDB_SILENT="true",  # its banner would bury the pipeline's own lines
+    wandb.init(
+        dir=str(folder.resolve()),  # wandb adds the `wandb` folder itself
+        project=logging["wandb_project"],
+        name=folder.name,
+        mode=logging["wandb_mode"],
+        settings=wandb.Settings(silent=True),  # its banner would bury the pipeline's lines
     )
     return True
 

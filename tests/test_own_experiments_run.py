@@ -128,10 +128,13 @@ def test_tensorboard_logs_no_step_twice(run):
 )
 def test_wandb_offline_writes_a_run_folder_per_experiment(run):
     tmp, _ = run
-    for name in (FIRST, "lr-learning_rate-0.003"):
-        runs = list((tmp / "results" / name / "wandb").glob("offline-run-*"))
-        assert runs, name
-        assert any(f.suffix == ".wandb" for f in runs[-1].iterdir())
+    # the interrupted attempt and the resumed one of the first; one run of the second, in its
+    # own folder (wandb reads WANDB_DIR once per process: each run is started with its dir)
+    for name, attempts in ((FIRST, 2), ("lr-learning_rate-0.003", 1)):
+        runs = sorted((tmp / "results" / name / "wandb").glob("offline-run-*"))
+        assert len(runs) == attempts, (name, runs)
+        for run_dir in runs:
+            assert any(f.suffix == ".wandb" for f in run_dir.iterdir()), run_dir
 
 
 def test_report_plots_the_sweep_and_says_it_resumed(run):
