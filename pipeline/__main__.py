@@ -135,7 +135,9 @@ def _main(argv: list[str] | None = None) -> int:
         for gen in {json.dumps(exp.config["generation"], sort_keys=True) for exp in experiments}:
             evaluation_prompts(json.loads(gen))  # a broken prompts file stops before training
         if args.command == "validate":
-            print(f"ok: {len(experiments)} experiments on profile {profile}")
+            print(
+                f"ok: {len(experiments)} experiments on profile {profile}; results in {args.results}"
+            )
             return 0
         from pipeline.runner import is_current, run_matrix
 

@@ -5,9 +5,7 @@ Torch-free on purpose: the report reads the matrix through this module and must 
 
 from __future__ import annotations
 
-import copy
 import difflib
-import itertools
 import math
 import re
 import tomllib
@@ -19,6 +17,16 @@ from pipeline.cache import key_hash
 from pipeline.data_checks import check_path_data
 from pipeline.hub import check_config as check_hub
 from pipeline.inputs import check_files, check_memory, machine_memory, read_text
+from pipeline.matrix_values import (  # noqa: F401  (merge, flatten, parse_sets: their old home)
+    SESSION_SETS,
+    expand_sweep,
+    flatten,
+    merge,
+    parse_sets,
+    path_keywords_default,
+    sweep_label,
+    use_sets,
+)
 from pipeline.tensorboard_logs import check_config as check_tensorboard
 from pipeline.validate import check_values
 from pipeline.wandb_logs import check_config as check_wandb
@@ -59,28 +67,6 @@ def load_toml(path: Path) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML ({e})") from None
-
-
-def merge(base: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
-    """Deep-merge delta into a copy of base (tables merge, values replace)."""
-    out = copy.deepcopy(base)
-    for key, value in delta.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in d.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flatten(value, dotted + "."))
-        else:
-            out[dotted] = value
-    return out
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -163,106 +149,9 @@ def load_matrix(
             )
     if len({e.name for e in experiments}) < len(experiments):
         errors.append("two experiments share a name: rename a table or a sweep's entry")
-    # TOML itself rejects duplicate tables, so names are unique by construction.
     if errors:
         raise ConfigError("\n".join(errors))
     return experiments
-
-
-# --set KEY=VALUE of the command line (python -m pipeline / python -m report): over every
-# experiment of the matrix, as if each table held them. use_sets() sets them once per process.
-SESSION_SETS: dict[str, Any] = {}
-
-
-def parse_sets(items: list[str]) -> dict[str, Any]:
-    """--set KEY=VALUE pairs as a nested table. VALUE is read as a TOML value (1e-3, true,
-    [1e-3, 3e-3], "text"); what is not one is a string, so a path needs no quotes."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if (
-            not sep
-            or not key
-            or not all(re.fullmatch(r"[A-Za-z0-9_-]+", k) for k in key.split("."))
-        ):
-            raise ConfigError(
-                f"--set {item!r}: expected KEY=VALUE with a dotted key, e.g. --set data.path=src"
-            )
-        try:
-            value = tomllib.loads(f"v = {text.strip()}")["v"]
-        except tomllib.TOMLDecodeError:
-            value = text.strip()
-        out = merge(out, _nested(key.split("."), value))
-    return out
-
-
-def _nested(parts: list[str], value: Any) -> dict[str, Any]:
-    return {parts[0]: _nested(parts[1:], value) if len(parts) > 1 else value}
-
-
-def use_sets(sets: dict[str, Any]) -> None:
-    """The command line's --set values, for every load_matrix() of this process."""
-    SESSION_SETS.clear()
-    SESSION_SETS.update(sets)
-
-
-# TrainingArguments fields whose value is a list: a list there is the value, not a sweep.
-LIST_VALUES = {"training.report_to", "training.label_names", "training.fsdp"}
-
-
-def expand_sweep(
-    name: str, entry: dict[str, Any], base: dict[str, Any]
-) -> tuple[list[tuple[str, dict[str, Any], dict[str, Any]]], list[str]]:
-    """A matrix entry whose values are lists (where the default is not one) is a sweep: one
-    experiment per value, or per combination when two or more keys list values (a grid).
-    Returns (name, swept values, entry) per member, and the problems found."""
-    known = flatten(base)
-    flat = flatten(entry)
-    swept = {
-        k: v
-        for k, v in flat.items()
-        if isinstance(v, list) and not isinstance(known.get(k), list) and k not in LIST_VALUES
-    }
-    if not swept:
-        return [(name, {}, entry)], []
-    empty = [k for k, v in swept.items() if not v]
-    if empty:
-        return [], [f"experiment {name!r}: {k} lists no values" for k in empty]
-    members = []
-    for combo in itertools.product(*swept.values()):
-        values = dict(zip(swept, combo, strict=True))
-        label = "-".join(f"{k.rsplit('.', 1)[-1]}-{value_text(v)}" for k, v in values.items())
-        member = entry
-        for key, value in values.items():
-            member = merge(member, _nested(key.split("."), value))
-        members.append((f"{name}-{label}", values, member))
-    return members, []
-
-
-def value_text(value: Any) -> str:
-    """A swept value as part of a folder name: 0.003, 1e-05, adafactor, true."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    text = f"{value:g}" if isinstance(value, float) else str(value)
-    return re.sub(r"[^A-Za-z0-9._-]", "_", text.replace("+", ""))
-
-
-def sweep_label(values: dict[str, Any]) -> str:
-    return ", ".join(f"{k} = {v!r}" for k, v in values.items())
-
-
-def path_keywords_default(
-    config: dict[str, Any], profile_delta: dict[str, Any], entry: dict[str, Any]
-) -> None:
-    """With data.source = "path" the keyword filter is off unless the profile, the entry or
-    --set names data.keywords: codeparrot-ds's keywords pick code that uses pandas & co. out of
-    GitHub, and would drop most of a user's own code (97 of 97 files, as reported)."""
-    named = "keywords" in (profile_delta.get("data") or {}) or "keywords" in (
-        entry.get("data") or {}
-    )
-    if (config.get("data") or {}).get("source") == "path" and not named:
-        config["data"]["keywords"] = []
 
 
 def unknown_keys(base: dict[str, Any], delta: dict[str, Any], where: str) -> list[str]:
