@@ -148,7 +148,7 @@ def _train(
         wandb=wandb_logs.setup(cfg, folder, bool(resume)) if is_main() else False,
     )  # fmt: skip
     if resume:
-        print(f"    resuming from the checkpoint of step {resume_step} in {relative(ckpt_dir)}")
+        print(f"    resuming from the last checkpoint (step {resume_step}) in {relative(ckpt_dir)}")
         quiet_tied_weights(model)
     train_out = trainer.train(resume_from_checkpoint=True if resume else None)
     n_params = record["model"]["parameters"]["total"]

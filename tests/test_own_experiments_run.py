@@ -106,7 +106,7 @@ def test_resume_is_recorded_and_quiet(run):
     training = record(tmp, FIRST)["training"]
     assert training["resumed_from_step"] == 3 and training["steps"] == 6
     assert training["time_spent_before_resume_s"] > 0
-    assert "resuming from the checkpoint of step 3" in done.stdout
+    assert "resuming from the last checkpoint (step 3)" in done.stdout
     assert "missing keys" not in done.stderr + done.stdout  # the tied head, said in a comment
 
 
