@@ -10,7 +10,6 @@ the installed packages are sized by the profiles themselves.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,9 @@ def check_path_data(config: dict[str, Any]) -> list[str]:
         exclude = tuple(p["text"] for p in evaluation_prompts(config["generation"]))
     except ConfigError:
         return []  # the prompts file's own error is reported before any work, by the CLI
-    key = json.dumps([data, exclude], sort_keys=True, default=str)
+    from pipeline.corpus import cache_key
+
+    key = cache_key(data, data["subset_seed"], exclude)  # with the files' names, sizes, times
     if key not in _memo:
         _memo[key] = screen_folder(data, exclude)
     return _memo[key]

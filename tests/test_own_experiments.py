@@ -118,6 +118,23 @@ def test_a_folder_the_filters_empty_says_which_filter(tmp_path):
     assert "all 4 files are dropped by the filters (keywords 4): set data.keywords = []" in lines[0]
 
 
+def test_a_jsonl_is_screened_the_same_way(tmp_path):
+    import json
+
+    path = tmp_path / "code.jsonl"
+    path.write_text("".join(json.dumps({"content": code_file(i)}) + "\n" for i in range(5)))
+    sets = parse_sets(["data.source=path", f"data.path={path}", "data.valid_fraction=0.0001",
+                       "data.valid_subset=2"])  # fmt: skip
+    with pytest.raises(ConfigError) as e:
+        load_matrix("cpu", matrix_file=matrix(tmp_path, "[a]\n"), sets=sets)
+    assert "gives 1 valid files (5 of 5 files pass the filters, 0 duplicates removed" in str(
+        e.value
+    )
+    path.write_text(path.read_text() + "{not json\n")
+    with pytest.raises(ConfigError, match=r"code\.jsonl:6: not valid JSON"):
+        load_matrix("cpu", matrix_file=matrix(tmp_path, "[a]\n"), sets=sets)
+
+
 def test_validate_exits_2_before_any_work(tmp_path):
     root = own_folder(tmp_path)
     cache = tmp_path / "cache"
