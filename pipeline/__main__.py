@@ -124,7 +124,7 @@ def _main(argv: list[str] | None = None) -> int:
         use_sets(sets)
         if args.results is None:
             args.results = results_folder(args.matrix, profile, sets, ROOT)
-        if args.command == "where":  # no matrix check: the Makefile asks this after a run
+        if args.command == "where":  # names folders only: no matrix check (make where, tensorboard)
             print(
                 f"results {args.results}\nreport {report_folder(args.matrix, profile, sets, ROOT)}"
             )
