@@ -1,6 +1,7 @@
 """Issue 23: your own code in one step (--set / DATA=), sweeps, folders per matrix, the
 [training] keys the project manages, and a model card that names the corpus actually used."""
 
+import os
 import re
 import subprocess
 import sys
@@ -310,3 +311,36 @@ def test_report_to_names_each_logger_that_is_on(tmp_path):
     assert args.eval_on_start  # a fresh run measures the untrained model
     resumed = training_arguments({"max_steps": 1}, speed, out, 0, resume_step=3)
     assert resumed.report_to == [] and not resumed.eval_on_start  # restored with the state
+
+
+def test_make_passes_data_and_set_and_names_the_folders(tmp_path):
+    code = tmp_path / "proj"
+    code.mkdir()
+    env = {"PATH": os.environ["PATH"], "PROFILE": "micro"}
+    cmd = [
+        "make",
+        "-s",
+        "where",
+        "MATRIX=my.toml",
+        f"DATA={code}",
+        "SET=seed=3 training.max_steps=9",
+    ]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    sets = parse_sets(["data.source=path", f"data.path={code}", "seed=3", "training.max_steps=9"])
+    tag = folder_tag(Path("my.toml"), "micro", sets)
+    assert tag.startswith("my-micro-proj-") and "-set-" in tag
+    assert out.stdout.split() == [
+        "results",
+        str(ROOT / f"results-{tag}"),
+        "report",
+        str(ROOT / f"build-{tag}"),
+    ]
+    default = subprocess.run(["make", "-s", "where"], cwd=ROOT, capture_output=True, text=True,
+                             env={**env, "PROFILE": "cpu"}, timeout=120)  # fmt: skip
+    assert default.stdout.split() == [
+        "results",
+        str(ROOT / "results"),
+        "report",
+        str(ROOT / "build"),
+    ]
