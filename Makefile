@@ -7,13 +7,20 @@ SHELL := bash
 VENV    ?= .venv
 PYTHON  ?= $(VENV)/bin/python
 PROFILE ?=
-RESULTS ?= results
-OUT     ?= build
+RESULTS ?=
+OUT     ?=
 JOBS    ?=
 export JOBS
 MATRIX  ?=
-# MATRIX=file.toml runs (and reports) that matrix instead of experiments/matrix.toml
-MATRIX_ARG := $(if $(MATRIX),--matrix $(MATRIX))
+DATA    ?=
+SET     ?=
+# MATRIX=file.toml runs (and reports) that matrix instead of experiments/matrix.toml.
+# DATA=path/to/code (a folder of .py files, a .jsonl or a .parquet) trains the matrix on it;
+# SET="training.max_steps=100 seed=1" sets values for every experiment (python -m pipeline --set).
+# Another MATRIX, PROFILE (micro, your own), DATA or SET writes results-<tag>/ and build-<tag>/
+# (`make where` prints them); the default matrix on cpu/gpu/colab keeps results/ and build/.
+MATRIX_ARG := $(if $(MATRIX),--matrix '$(MATRIX)') $(if $(DATA),--set data.source=path --set 'data.path=$(DATA)') $(foreach s,$(SET),--set '$(s)') $(if $(RESULTS),--results '$(RESULTS)')
+OUT_ARG := $(if $(OUT),--out '$(OUT)')
 export PROFILE PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=true
 
 # With the default PYTHON the project's own venv is built; with PYTHON=python3 (a cluster module,
@@ -31,18 +38,19 @@ endif
 
 DOWNLOADS := cache/downloads/.fetched
 
-.PHONY: fetch help all setup sandbox examples-report check-env check-env-pipeline check-env-report data experiments experiment list report test test-fast lint format bench bench-fixed-time clean distclean
+.PHONY: fetch help all where tensorboard setup sandbox examples-report check-env check-env-pipeline check-env-report data experiments experiment list report test test-fast lint format bench bench-fixed-time clean distclean
 
 help: ## list the targets
-	@echo "Usage: make <target> [PROFILE=cpu|gpu|colab|micro] [NAME=experiment] [PYTHON=python3] [MATRIX=file.toml] [JOBS=1|2]"
+	@echo "Usage: make <target> [PROFILE=cpu|gpu|colab|micro] [NAME=experiment] [PYTHON=python3] [MATRIX=file.toml] [DATA=path/to/code] [SET="key=value ..."] [JOBS=1|2]"
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 all: $(SETUP) $(DOWNLOADS) ## venv, data, every experiment not yet up to date, then the report
 	@start=$$(date +%s); status=0; \
-	$(PYTHON) -m pipeline --results $(RESULTS) $(MATRIX_ARG) run || status=$$?; \
+	$(PYTHON) -m pipeline $(MATRIX_ARG) run || status=$$?; \
 	if [ $$status -eq 2 ]; then exit 2; fi; \
-	$(PYTHON) -m report --results $(RESULTS) $(MATRIX_ARG) --out $(OUT); \
-	echo "make all: $$(( $$(date +%s) - start )) s; report in $(OUT)/report.pdf"; \
+	failed=$$([ $$status -eq 0 ] || echo --failed-run); \
+	$(PYTHON) -m report $(MATRIX_ARG) $(OUT_ARG) $$failed; \
+	echo "make all: $$(( $$(date +%s) - start )) s"; \
 	exit $$status
 
 setup: $(SETUP) $(DOWNLOADS) sandbox ## create .venv, install the pinned requirements, fetch the example sdists
@@ -83,20 +91,26 @@ check-env-pipeline check-env-report: check-env-%:
 	$(PYTHON) -m pipeline.requirements $*
 
 data: $(SETUP_PIPELINE) $(DOWNLOADS) ## build corpus, tokenizer and chunks (cached in cache/)
-	$(PYTHON) -m pipeline --results $(RESULTS) $(MATRIX_ARG) data
+	$(PYTHON) -m pipeline $(MATRIX_ARG) data
 
 experiments: $(SETUP_PIPELINE) $(DOWNLOADS) ## run every experiment whose record is missing or out of date
-	$(PYTHON) -m pipeline --results $(RESULTS) $(MATRIX_ARG) run
+	$(PYTHON) -m pipeline $(MATRIX_ARG) run
 
 experiment: $(SETUP_PIPELINE) $(DOWNLOADS) ## rerun one experiment, always: make experiment NAME=lr-x4
 	@test -n "$(NAME)" || { echo "usage: make experiment NAME=<name>  (names: make list)"; exit 2; }
-	$(PYTHON) -m pipeline --results $(RESULTS) $(MATRIX_ARG) experiment $(NAME)
+	$(PYTHON) -m pipeline $(MATRIX_ARG) experiment $(NAME)
+
+where: ## print the results and report folders of this MATRIX / PROFILE / DATA / SET
+	$(PYTHON) -m pipeline $(MATRIX_ARG) where
+
+tensorboard: $(SETUP_PIPELINE) ## TensorBoard over the results of this MATRIX / PROFILE / DATA / SET
+	$(PYTHON) -m tensorboard.main --logdir "$$($(PYTHON) -m pipeline $(MATRIX_ARG) where | sed -n 's/^results //p')"
 
 list: $(SETUP_PIPELINE) ## list the experiments and whether each is up to date
-	$(PYTHON) -m pipeline --results $(RESULTS) $(MATRIX_ARG) list
+	$(PYTHON) -m pipeline $(MATRIX_ARG) list
 
 report: $(SETUP_REPORT) ## render report.md/.html/.pdf from the records only (no training)
-	$(PYTHON) -m report --results $(RESULTS) $(MATRIX_ARG) --out $(OUT)
+	$(PYTHON) -m report $(MATRIX_ARG) $(OUT_ARG)
 
 examples-report: $(SETUP_REPORT) ## re-render examples/gpu-*/report from their GPU records
 	for e in gpu-h100 gpu-h200; do \
@@ -126,7 +140,7 @@ bench-fixed-time: $(SETUP) ## course recipe vs baseline, same wall clock: MINUTE
 	$(PYTHON) bench/fixed_time.py --minutes $${MINUTES:-10}
 
 clean: ## remove the report and the experiment results (keeps the data cache and .venv)
-	rm -rf $(OUT) $(RESULTS)
+	rm -rf $(or $(OUT),build) $(or $(RESULTS),results)  # results-<tag>/: remove it by hand
 
 distclean: clean ## also remove the data cache and .venv
 	rm -rf cache $(VENV)

@@ -1,4 +1,4 @@
-"""python -m pipeline {data,run,experiment,validate,list}: the command line of the pipeline.
+"""python -m pipeline {data,run,experiment,validate,list,where}: the command line of the pipeline.
 
 Exit codes: 0 all complete, 1 an experiment failed or diverged, 2 a usage or config error.
 """
@@ -14,7 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline.config import ROOT, ConfigError, load_matrix, select
+from pipeline.config import ROOT, ConfigError, load_matrix, parse_sets, select, use_sets
+from pipeline.run_folders import report_folder, results_folder
 
 
 def default_profile() -> str:
@@ -34,11 +35,26 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
     p.add_argument("--profile", default=None, help="cpu, gpu or micro (default: $PROFILE or auto)")
     p.add_argument("--matrix", type=Path, default=None, help="experiment matrix (TOML)")
-    p.add_argument("--results", type=Path, default=ROOT / "results", help="results folder")
+    p.add_argument(
+        "--results",
+        type=Path,
+        default=None,
+        help="results folder (default: results/, or results-<tag>/ for another matrix, profile "
+        "or --set; `where` prints it)",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a config value for every experiment, over the matrix (repeatable): "
+        "--set data.source=path --set data.path=src/",
+    )
     p.add_argument("--cache", type=Path, default=ROOT / "cache", help="data cache folder")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("validate", help="check the configuration and prompts; run nothing")
     sub.add_parser("list", help="list the experiments and whether each is up to date")
+    sub.add_parser("where", help="print the results and report folders of this matrix and profile")
     sub.add_parser("data", help="build corpus, tokenizer and chunks (cached)")
     run = sub.add_parser("run", help="run every experiment that is not up to date")
     run.add_argument("--force", action="store_true", help="rerun even up-to-date experiments")
@@ -113,13 +129,24 @@ def _main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     profile = args.profile or default_profile()
     try:
+        sets = parse_sets(args.set)
+        use_sets(sets)
+        if args.results is None:
+            args.results = results_folder(args.matrix, profile, sets, ROOT)
+        if args.command == "where":  # names folders only: no matrix check (make where, tensorboard)
+            print(
+                f"results {args.results}\nreport {report_folder(args.matrix, profile, sets, ROOT)}"
+            )
+            return 0
         experiments = load_matrix(profile, matrix_file=args.matrix)
         from pipeline.prompts import evaluation_prompts
 
         for gen in {json.dumps(exp.config["generation"], sort_keys=True) for exp in experiments}:
             evaluation_prompts(json.loads(gen))  # a broken prompts file stops before training
         if args.command == "validate":
-            print(f"ok: {len(experiments)} experiments on profile {profile}")
+            print(
+                f"ok: {len(experiments)} experiments on profile {profile}; results in {args.results}"
+            )
             return 0
         from pipeline.runner import is_current, run_matrix
 

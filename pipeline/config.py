@@ -5,20 +5,31 @@ Torch-free on purpose: the report reads the matrix through this module and must 
 
 from __future__ import annotations
 
-import copy
 import difflib
 import math
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pipeline.cache import key_hash
+from pipeline.data_checks import check_path_data
 from pipeline.hub import check_config as check_hub
 from pipeline.inputs import check_files, check_memory, machine_memory, read_text
+from pipeline.matrix_values import (  # noqa: F401  (merge, flatten, parse_sets: their old home)
+    SESSION_SETS,
+    expand_sweep,
+    flatten,
+    merge,
+    parse_sets,
+    path_keywords_default,
+    sweep_label,
+    use_sets,
+)
 from pipeline.tensorboard_logs import check_config as check_tensorboard
 from pipeline.validate import PROFILE_NAME, check_sections, check_values
+from pipeline.wandb_logs import check_config as check_wandb
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPERIMENTS_DIR = ROOT / "experiments"
@@ -41,6 +52,9 @@ class Experiment:
     profile: str
     config: dict[str, Any]  # fully resolved
     overrides: dict[str, Any]  # what this experiment changes from its profile (dotted keys)
+    # A sweep's member: the matrix entry it came from and its swept values (dotted keys).
+    sweep_of: str = ""
+    sweep: dict[str, Any] = field(default_factory=dict)
 
     @property
     def config_hash(self) -> str:
@@ -53,28 +67,6 @@ def load_toml(path: Path) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML ({e})") from None
-
-
-def merge(base: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
-    """Deep-merge delta into a copy of base (tables merge, values replace)."""
-    out = copy.deepcopy(base)
-    for key, value in delta.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in d.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flatten(value, dotted + "."))
-        else:
-            out[dotted] = value
-    return out
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -105,11 +97,13 @@ def load_matrix(
     experiments_dir: Path = EXPERIMENTS_DIR,
     matrix_file: Path | None = None,
     check_training_args: bool = True,
+    sets: dict[str, Any] | None = None,
 ) -> list[Experiment]:
     """Resolve every experiment of the matrix; all problems are reported together.
 
     check_training_args=False skips the checks that import transformers (and so torch, seconds):
-    the report only needs names and overrides."""
+    the report only needs names and overrides. sets: --set values, over every experiment
+    (None: the command line's, SESSION_SETS)."""
     base = profile_config(profile, experiments_dir)
     defaults = load_toml(experiments_dir / "defaults.toml")
     errors = type_errors(defaults, base, f"profiles/{profile}.toml")
@@ -122,6 +116,10 @@ def load_matrix(
         )
     errors: list[str] = []
     experiments = []
+    sets = SESSION_SETS if sets is None else sets
+    if sets:
+        errors += unknown_keys(base, sets, "--set")
+    profile_delta = load_toml(experiments_dir / "profiles" / f"{profile}.toml")
     for name, entry in matrix.items():
         if not isinstance(entry, dict):
             errors.append(f"experiment {name!r}: expected a table like [{name}], got a value")
@@ -139,14 +137,31 @@ def load_matrix(
         # [name.profile.<profile>] holds values for one profile only (steps differ by scale).
         per_profile = entry.pop("profile", {})
         entry = merge(entry, per_profile.get(profile, {}) if isinstance(per_profile, dict) else {})
-        errors += unknown_keys(base, entry, f"experiment {name!r}")
-        config = merge(base, entry)
-        problems = type_errors(defaults, config) + validate(config, check_training_args)
-        problems += check_hub(config, name, check_training_args)  # [hub], [logging]
-        problems += check_tensorboard(config, check_training_args)
-        errors += [f"experiment {name!r}: {e}" for e in first_per_key(problems)]
-        experiments.append(Experiment(name, description, profile, config, flatten(entry)))
-    # TOML itself rejects duplicate tables, so names are unique by construction.
+        entry = merge(entry, sets)  # --set wins over the matrix, for every experiment
+        members, problems = expand_sweep(name, entry, base)
+        errors += problems
+        for member, swept, member_entry in members:
+            if not SAFE_NAME.match(member):
+                errors.append(
+                    f"experiment {member!r}: use letters, digits, '.', '_' or '-' (at most 64; "
+                    "it becomes a folder name)"
+                )
+            errors += unknown_keys(base, member_entry, f"experiment {member!r}")
+            config = merge(base, member_entry)
+            path_keywords_default(config, profile_delta, member_entry)
+            problems = type_errors(defaults, config) + validate(config, check_training_args)
+            problems += check_hub(config, member, check_training_args)  # [hub], [logging]
+            problems += check_tensorboard(config, check_training_args)
+            problems += check_wandb(config, check_training_args)
+            errors += [f"experiment {member!r}: {e}" for e in first_per_key(problems)]
+            text = " ".join(filter(None, [description, swept and f"({sweep_label(swept)})"]))
+            overrides = {k: v for k, v in flatten(member_entry).items() if k not in flatten(sets)}
+            sweep_of = name if swept else ""
+            experiments.append(
+                Experiment(member, text, profile, config, overrides, sweep_of, swept)
+            )
+    if len({e.name for e in experiments}) < len(experiments):
+        errors.append("two experiments share a name: rename a table or a sweep's entry")
     if errors:
         raise ConfigError("\n".join(errors))
     return experiments
@@ -232,6 +247,8 @@ def validate(config: dict[str, Any], check_training_args: bool = True) -> list[s
     errors += check_values(config, check_training_args)
     if check_training_args:  # the pipeline's side: the report never reads these inputs
         errors += check_files(config)
+    if check_training_args and not any(e.startswith("data.") for e in errors):
+        errors += check_path_data(config)  # a folder too small for the config, found now
     if check_training_args and not errors:  # only a config that is otherwise right is sized
         errors += check_memory(config, machine_memory())
     return errors

@@ -5,6 +5,7 @@ experiment has to run, so `list` stays fast."""
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import shutil
@@ -15,6 +16,7 @@ from typing import Any
 import torch
 from transformers import set_seed
 
+from pipeline import wandb_logs
 from pipeline.cache import write_json_atomic
 from pipeline.config import ROOT, Experiment
 from pipeline.data import Data, prepare_data, stage
@@ -36,7 +38,12 @@ from pipeline.record import (
     read_record,
     write_record,
 )
-from pipeline.tensorboard_logs import runs_folder, settle_runs
+from pipeline.tensorboard_logs import (
+    checkpoint_step,
+    no_repeated_final_eval,
+    runs_folder,
+    settle_runs,
+)
 from pipeline.throughput import StepClock, training_section
 from pipeline.train import DivergenceStop, TimeBudget, make_trainer, resolve_speed
 from pipeline.weights import IDENTITY_FILE, last_checkpoint, save_weights
@@ -60,6 +67,8 @@ def run_experiment(exp: Experiment, results: Path, cache: Path) -> Record:
         message = str(e).strip().splitlines()[0] if str(e).strip() else ""
         record["error"] = f"{type(e).__name__}: {message}"
         traceback.print_exc()
+    finally:
+        wandb_logs.finish()  # the next experiment gets a W&B run of its own
     return push_experiment(finish(record, folder), results)  # [hub] push: after the record
 
 
@@ -79,6 +88,7 @@ def _run(exp: Experiment, record: Record, results: Path, cache: Path) -> bool:
         return True
     history = trainer.state.log_history
     step0 = next((e["eval_loss"] for e in history if "eval_loss" in e and e["step"] == 0), None)
+    no_repeated_final_eval(trainer)  # TensorBoard / W&B: no step twice
     eval_results = trainer.evaluate()
     record["evaluation"] = evaluation_section(
         eval_results, step0, trainer.eval_dataset, data.tokenizer
@@ -135,13 +145,17 @@ def _train(
     divergence = DivergenceStop()
     budget = TimeBudget(float(cfg["training"].get("time_budget_s", 0)))
     clock = StepClock()
+    resume_step = checkpoint_step(ckpt_dir) if resume else 0
     trainer = make_trainer(
         model, data.tokenizer, data.chunks, cfg["training"], speed, ckpt_dir, cfg["seed"],
         callbacks=[divergence, budget, clock, ETA.callback(tokens_per_step(cfg))],
         tensorboard_dir=runs_folder(cfg, folder, bool(resume)) if is_main() else None,
+        resume_step=resume_step,
+        wandb=wandb_logs.setup(cfg, folder, bool(resume)) if is_main() else False,
     )  # fmt: skip
     if resume:
-        print(f"    resuming from the last checkpoint in {relative(ckpt_dir)}")
+        print(f"    resuming from the last checkpoint (step {resume_step}) in {relative(ckpt_dir)}")
+        quiet_tied_weights(model)
     beside = running_beside(folder)  # sampled at the start and the end of training
     train_out = trainer.train(resume_from_checkpoint=True if resume else None)
     beside = max(beside, running_beside(folder))
@@ -158,6 +172,26 @@ def _train(
         experiments_beside=beside,
     )
     return trainer, divergence.diverged_at
+
+
+class TiedWeightsNote(logging.Filter):
+    """Drops the Trainer's "missing keys in the checkpoint model loaded: ['lm_head.weight']" on
+    resume. It reads like corruption but is not: the LM head is tied to the token embedding, so
+    the checkpoint stores that tensor once (safetensors refuses shared tensors), and loading
+    the embedding restores the head, which is the same Parameter. Any other key still warns."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        return not ("missing keys in the checkpoint" in text and "['lm_head.weight']" in text)
+
+
+def quiet_tied_weights(model: Any) -> None:
+    if getattr(model.config, "tie_word_embeddings", False) and (
+        model.lm_head.weight is model.transformer.wte.weight
+    ):
+        log = logging.getLogger("transformers.trainer")
+        if not any(isinstance(f, TiedWeightsNote) for f in log.filters):
+            log.addFilter(TiedWeightsNote())
 
 
 def _generate(

@@ -47,6 +47,24 @@ def dataset_id(record: dict[str, Any]) -> str:
     return f"local/{data_cfg['source']}-python-code"
 
 
+def corpus_phrase(data_cfg: dict[str, Any]) -> str:
+    """What the model was trained on, from the config that built the corpus: the codeparrot-ds
+    wording only where its keyword filter ran (a user's own folder trains without it)."""
+    keywords = [str(k) for k in data_cfg.get("keywords") or []]
+    source = data_cfg.get("source")
+    if source == "hub":
+        where = f"the `{data_cfg.get('hub_train')}` dataset"
+    elif source == "path":
+        where = (
+            "the user's own code (`" + Path(str(data_cfg.get("path"))).name.replace("`", "") + "`)"
+        )
+    else:
+        where = "the installed Python packages' sources, docstring examples and example scripts"
+    if not keywords:
+        return f"Python code from {where}, every file kept by the quality filters"
+    return f"Python code that mentions {', '.join(keywords)}, from {where}"
+
+
 def card_metadata(record: dict[str, Any]) -> Any:
     """The card's YAML metadata, as huggingface_hub's ModelCardData."""
     from huggingface_hub import ModelCardData
@@ -81,9 +99,8 @@ def card_text(record: dict[str, Any]) -> str:
 # {record["name"]}
 
 A GPT-2 ({model["config"]["n_layer"]} layers, {model["config"]["n_embd"]} wide,
-{model["parameters"]["total"]:,} parameters) trained from scratch on Python code that uses
-pandas, scikit-learn, matplotlib and seaborn, by codegen-report (profile `{record["profile"]}`,
-config `{record["config_hash"]}`). A small research model: expect plausible-looking code, not
+{model["parameters"]["total"]:,} parameters) trained from scratch on {corpus_phrase(cfg["data"])},
+by codegen-report (profile `{record["profile"]}`, config `{record["config_hash"]}`). A small research model: expect plausible-looking code, not
 correct programs.
 
 ## Training

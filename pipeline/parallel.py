@@ -53,6 +53,8 @@ def worker_command(args: Any, profile: str, index: int) -> list[str]:
     cmd += ["--cache", str(args.cache), "--profile", profile]
     if args.matrix is not None:
         cmd += ["--matrix", str(args.matrix)]
+    for item in getattr(args, "set", []):  # --set: the workers resolve the same matrix
+        cmd += ["--set", item]
     return cmd + ["run", "--worker", str(index)]
 
 

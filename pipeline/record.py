@@ -276,6 +276,13 @@ class Hub(TypedDict):
     commit: NotRequired[str | None]  # the Hub commit id of a push that went through
 
 
+class Sweep(TypedDict):
+    """The matrix entry a swept experiment came from, and its values (pipeline.config)."""
+
+    of: str
+    values: dict[str, Any]  # dotted key -> this member's value
+
+
 class Record(TypedDict):
     schema: int
     status: Literal["complete", "failed", "diverged"]
@@ -298,11 +305,12 @@ class Record(TypedDict):
     # what a script changed in a record after the run (examples/*/correct_records.py)
     corrections: NotRequired[list[dict[str, Any]]]
     hub: NotRequired[Hub]  # only when [hub] push is on (pipeline/hub.py)
+    sweep: NotRequired[Sweep]  # only for a member of a sweep (a matrix entry that lists values)
 
 
 def new_record(exp: Experiment, environment: Environment) -> Record:
     """A record for an experiment that has not run yet: failed until a stage says otherwise."""
-    return {
+    record: Record = {
         "schema": SCHEMA_VERSION,
         "status": "failed",
         "error": None,
@@ -321,6 +329,9 @@ def new_record(exp: Experiment, environment: Environment) -> Record:
         "prompts": [],
         "weights": None,
     }
+    if exp.sweep_of:  # the report groups a sweep's members and plots the loss against values
+        record["sweep"] = {"of": exp.sweep_of, "values": exp.sweep}
+    return record
 
 
 def check_shape(value: Any, shape: Any = Record, where: str = "") -> list[str]:

@@ -70,10 +70,15 @@ def runs_folder(config: dict[str, Any], folder: Path, resumed: bool) -> Path | N
     return runs if (config.get("logging") or {}).get("tensorboard") is True else None
 
 
-def attach(trainer, runs: Path | None):
+def attach(trainer, runs: Path | None, resume_step: int = 0):
     """Point the Trainer's TensorBoardCallback at runs (TrainingArguments has no logging_dir
     since transformers 5; the callback's default is inside output_dir, i.e. the checkpoints
-    folder, which is removed once the weights are saved)."""
+    folder, which is removed once the weights are saved).
+
+    A run resumed from the checkpoint of step N had logged past N before it stopped: its writer
+    purges the events after step N (SummaryWriter's purge_step, honoured by TensorBoard's
+    reader), so no step is drawn twice. Steps up to N stay: the checkpoint was saved after
+    they were logged, and the resumed run starts at N + 1 (without a start evaluation)."""
     if runs is None:
         return trainer
     from transformers.integrations import TensorBoardCallback
@@ -81,4 +86,31 @@ def attach(trainer, runs: Path | None):
     for callback in trainer.callback_handler.callbacks:
         if isinstance(callback, TensorBoardCallback):
             callback.logging_dir = str(runs)
+            if resume_step and callback._SummaryWriter is not None:
+                callback.tb_writer = callback._SummaryWriter(
+                    log_dir=str(runs), purge_step=resume_step + 1
+                )
     return trainer
+
+
+def no_repeated_final_eval(trainer) -> None:
+    """The final trainer.evaluate() measures the weights the last step's evaluation measured
+    when training ended on an eval step: the loggers (TensorBoard, W&B) would draw that step
+    twice. They are detached for it then; the record still holds both."""
+    from transformers.integrations import TensorBoardCallback, WandbCallback
+
+    state = trainer.state
+    evaluated = [e["step"] for e in state.log_history if "eval_loss" in e]
+    if evaluated and evaluated[-1] == state.global_step:
+        for kind in (TensorBoardCallback, WandbCallback):
+            trainer.remove_callback(kind)
+
+
+def checkpoint_step(checkpoints: Path) -> int:
+    """The step of the newest checkpoint under checkpoints (what the Trainer resumes from)."""
+    steps = [
+        int(f.name.split("-", 1)[1])
+        for f in checkpoints.glob("checkpoint-*")
+        if f.name.split("-", 1)[1].isdigit()
+    ]
+    return max(steps, default=0)

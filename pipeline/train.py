@@ -143,6 +143,8 @@ def training_arguments(
     out_dir: Path,
     seed: int,
     tensorboard: bool = False,
+    wandb: bool = False,
+    resume_step: int = 0,
 ) -> TrainingArguments:
     values = {k: v for k, v in train_cfg.items() if k not in LOCAL_TRAINING_KEYS}
     if speed.get("fused_optimizer") and values.get("optim", "adamw_torch") == "adamw_torch":
@@ -152,11 +154,15 @@ def training_arguments(
         seed=seed,
         data_seed=seed,
         eval_strategy="steps",
-        eval_on_start=True,  # the untrained model's loss is the reference point of every curve
+        # the untrained model's loss is the reference point of every curve; a resumed run has it
+        # in its restored log_history already (evaluating again would log its step twice)
+        eval_on_start=not resume_step,
         logging_strategy="steps",
         save_strategy="steps",
         logging_nan_inf_filter=False,  # a NaN must show, so divergence is seen and recorded
-        report_to=["tensorboard"] if tensorboard else "none",  # [logging]: the record is the log
+        # [logging]: the record is the log; TensorBoard and W&B only when asked for
+        report_to=[n for n, on in (("tensorboard", tensorboard), ("wandb", wandb)) if on] or "none",
+        run_name=out_dir.parent.name,  # results/<name>/checkpoints: the experiment's name
         use_cpu=speed["device"] == "cpu",
         bf16=speed["bf16"],
         fp16=speed["fp16"],
@@ -221,10 +227,13 @@ def make_trainer(
     seed: int,
     callbacks: list | None = None,
     tensorboard_dir: Path | None = None,
+    resume_step: int = 0,
+    wandb: bool = False,
 ) -> Trainer:
     from pipeline.tensorboard_logs import attach
 
-    args = training_arguments(train_cfg, speed, out_dir, seed, tensorboard_dir is not None)
+    tensorboard = tensorboard_dir is not None
+    args = training_arguments(train_cfg, speed, out_dir, seed, tensorboard, wandb, resume_step)
     train = chunks["train"]
     if speed["torch_compile"]:
         train = whole_batches(train, args.per_device_train_batch_size * args.world_size)
@@ -246,4 +255,4 @@ def make_trainer(
         preprocess_logits_for_metrics=shrink_logits if tokenizer else None,
         callbacks=callbacks or [],
     )
-    return attach(trainer, tensorboard_dir)  # results/<name>/runs
+    return attach(trainer, tensorboard_dir, resume_step)  # results/<name>/runs

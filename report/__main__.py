@@ -13,7 +13,7 @@ import threading
 import time
 from pathlib import Path
 
-from pipeline.config import EXPERIMENTS_DIR, ROOT
+from pipeline.config import EXPERIMENTS_DIR, ROOT, ConfigError
 
 from .load import ReportError, ReportInputError, default_profile
 
@@ -23,10 +23,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--results",
         type=Path,
-        default=Path("results"),
-        help="folder of <name>/record.json (default: results)",
+        default=None,
+        help="folder of <name>/record.json (default: results, or results-<tag> for another "
+        "matrix, profile or --set: pipeline.run_folders)",
     )
-    p.add_argument("--out", type=Path, default=Path("build"), help="output folder (default: build)")
+    p.add_argument(
+        "--out", type=Path, default=None, help="output folder (default: build, or build-<tag>)"
+    )
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="the --set values the pipeline ran with (repeatable)")  # fmt: skip
+    p.add_argument("--failed-run", action="store_true",
+                   help="the run failed: a report already in --out stays, this one goes to "
+                   "<out>/failed-run/")  # fmt: skip
     p.add_argument(
         "--profile",
         default=None,
@@ -63,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     timings: dict[str, float] = {}
     try:
+        from pipeline.run_folders import output_folders
+
+        args.results, args.out = output_folders(args)  # issue 23: folders named for the run
         from .outputs import make_report
 
         outputs, warnings = make_report(
@@ -75,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
             notebooks=not args.no_notebooks,
             timings=timings,
         )
+    except ConfigError as e:  # a bad --set
+        print(f"report: error: {e}", file=sys.stderr)
+        return 2
     except ReportInputError as e:
         print(f"report: error: {e}", file=sys.stderr)
         return 2

@@ -16,6 +16,7 @@ from .band import Band, baseline_band, mark_verdicts
 from .figures import Figures
 from .highlight import stylesheet
 from .load import Entry
+from .sweeps import sweep_views
 from .view import (
     CODEGEN_COLUMNS,
     SUMMARY_COLUMNS,
@@ -85,6 +86,7 @@ def build_context(
         "data": data,
         "data_from": data_from,
         "figures": _across(experiments, figures, data, states, band, band_label),
+        "sweeps": sweep_views(experiments, figures, band, band_label),  # report/sweeps.py
         "pygments_css": stylesheet(),
         "matrix": matrix_totals(records),
         "closing": closing_view(experiments, archs, data),

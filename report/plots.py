@@ -328,3 +328,8 @@ PLOTS = {
     "parameters": parameters,
     "diagram": diagram,
 }
+
+# Issue 23: the sweep figure lives in its own module, drawn like the others.
+from .sweep_plots import sweep_effects  # noqa: E402
+
+PLOTS["sweep"] = sweep_effects

@@ -144,6 +144,7 @@ class ExperimentView:
     in_band: bool = False
     verdict: str | None = None
     band_diff: float | None = None
+    resumed_at: int | None = None  # the checkpoint step an interrupted run went on from
 
     # Templates read the entry's fields directly off the experiment.
     name = property(lambda self: self.entry.name)
@@ -177,6 +178,7 @@ class ExperimentView:
             *[("samples_pass", f" {k}", v, "pct") for k, v in self.samples_pass_at_k],
             ("final_train_loss", "", self.final_train_loss, "loss"),
             ("runtime", "", self.runtime_s, "duration"),
+            ("resumed_at", "", self.resumed_at, "whole"),  # None unless it resumed
             ("train_only", "", self.train_only_s, "duration"),
             ("tokens_per_second", self.beside_label, self.tokens_per_second, "whole"),
             ("tokens_seen", "", self.tokens_seen, "whole"),
@@ -350,7 +352,8 @@ def experiment_view(entry: Entry, is_baseline: bool) -> ExperimentView:
         token_accuracy=number(evaluation.get("token_accuracy")),
         key_token_loss=number(evaluation.get("key_token_loss")),
         bits_per_byte=number(evaluation.get("bits_per_byte")),
-        runtime_s=number(training.get("train_runtime_s")),
+        runtime_s=total_runtime(training),
+        resumed_at=training.get("resumed_from_step") or None,
         train_only_s=number(training.get("train_only_s")),
         tokens_per_second=number(training.get("tokens_per_second")),
         tokens_seen=number(training.get("tokens_seen")),
@@ -366,6 +369,14 @@ def experiment_view(entry: Entry, is_baseline: bool) -> ExperimentView:
         prompts=[p for p in prompts if p.group != "heldout"],
         heldout_prompts=[p for p in prompts if p.group == "heldout"],
     )
+
+
+def total_runtime(training: dict[str, Any]) -> float | None:
+    """Training time over every attempt: a resumed run's own train_runtime_s starts at its
+    checkpoint, and the attempts before it are time_spent_before_resume_s."""
+    runtime = number(training.get("train_runtime_s"))
+    before = number(training.get("time_spent_before_resume_s"))
+    return runtime + before if runtime is not None and before else runtime
 
 
 def _patterns(checks: dict[str, Any]) -> list[tuple[str, bool]]:
