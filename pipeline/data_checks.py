@@ -10,6 +10,7 @@ the installed packages are sized by the profiles themselves.
 
 from __future__ import annotations
 
+import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -40,12 +41,15 @@ def check_path_data(config: dict[str, Any]) -> list[str]:
 
 def screen_folder(data: dict[str, Any], exclude: tuple[str, ...]) -> list[str]:
     from pipeline.config import ConfigError
-    from pipeline.corpus import SPLITS, checked, dedup, dropped, gather
+    from pipeline.corpus import SPLITS, Spool, checked, dedup, dropped, gather
 
     try:
         screen, weights, dedup_on = checked(data, data["subset_seed"], exclude)
         file_counts: Counter[str] = Counter()
-        kept, _, _ = gather(data, screen, file_counts, {}, weights)
+        with tempfile.TemporaryDirectory(prefix="data-check-") as tmp:  # rows go to disk
+            spool = Spool(Path(tmp))
+            kept, _, _ = gather(data, screen, file_counts, {}, weights, spool)
+            spool.close()
     except ConfigError as e:  # an unreadable table, a bad value: one line as well
         return [str(e)]
     kept, dedup_removed = dedup(kept, within_splits=dedup_on)

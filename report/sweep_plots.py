@@ -1,4 +1,4 @@
-"""The sweep figure (report.sweeps): final eval loss against each swept key's values, one panel
+"""The sweep figure (report.sweeps): final bits per byte against each swept key's values, one panel
 per key (a grid's main effects), the seed interval as error bars, the baseline's seed band as
 a shaded reference. Drawn in report.figures' worker processes, registered in report.plots."""
 
@@ -18,7 +18,7 @@ def sweep_effects(
     reference: tuple[float, float, float, str] | None,
     colour: str,
 ) -> plt.Figure:
-    """panels: (dotted key, [(value text, value number or None, mean loss, runs)], log x)."""
+    """panels: (dotted key, [(value text, value number or None, mean bits per byte, runs)], log x)."""
     width = WIDE if len(panels) > 1 else WIDE * 0.6
     fig, axes = plt.subplots(1, len(panels), figsize=(width, 2.4), squeeze=False, sharey=True)
     for ax, (key, points, log) in zip(axes[0], panels, strict=True):
@@ -35,7 +35,7 @@ def sweep_effects(
         errors = None if half_width is None else [half_width] * len(ys)
         ax.errorbar(xs, ys, yerr=errors, color="#222222", marker="o", ms=4, capsize=3, lw=1.2,
                     ls="-" if numeric else "none",  # categories have no order to join
-                    label="final eval loss ± seed interval" if errors else "final eval loss")  # fmt: skip
+                    label="bits per byte ± seed interval" if errors else "bits per byte")  # fmt: skip
         if log:
             ax.set_xscale("log")
             ax.xaxis.set_major_formatter(FuncFormatter(_plain))
@@ -48,7 +48,7 @@ def sweep_effects(
             ax.set_xticks(xs)
             ax.xaxis.set_major_formatter(FuncFormatter(_plain))
         ax.set_xlabel(key)
-    axes[0][0].set_ylabel("final eval loss (nats/token)")
+    axes[0][0].set_ylabel("bits per byte (evaluation text)")
     axes[0][0].legend(loc="best")
     fig.tight_layout()
     return fig

@@ -1,5 +1,6 @@
 """Sweeps: the experiments one matrix entry expanded into (a list of values, or a grid over
-several keys), grouped, with the final eval loss against each swept value.
+several keys), grouped, with the final bits per byte against each swept value (the unit the
+baseline's seed interval is in, and one that does not depend on the tokenizer).
 
 For a grid, each key gets its main effect: the loss at each of its values, averaged over the
 other keys' values. The seed interval drawn around each point is the spread that changing only
@@ -14,7 +15,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from .band import WIDTH, Band
+from .band import LEVEL, Band, t_quantile
 from .figures import Figures
 from .view import ExperimentView, Figure
 
@@ -60,8 +61,9 @@ def _number(value: Any) -> float | None:
 def seed_interval(
     runs: list[tuple[dict[str, Any], float | None]], keys: list[str], band: Band | None
 ) -> tuple[float | None, str, int]:
-    """(half-width, where from, seeds): WIDTH pooled standard deviations of the sweep's own
-    seeds (cells of equal non-seed values), else of the baseline's seed replicas."""
+    """(half-width, where from, seeds) of the 95 % prediction interval for one more seed run:
+    from the sweep's own seeds (cells of equal non-seed values, variances pooled:
+    t(0.975, dof) · s · √(1 + 1/n)), else the baseline's seed interval (report.band)."""
     if SEED in keys:
         cells: dict[tuple, list[float]] = {}
         for values, loss in runs:
@@ -72,9 +74,11 @@ def seed_interval(
         if spread:
             dof = sum(len(c) - 1 for c in spread)
             pooled = sum(statistics.variance(c) * (len(c) - 1) for c in spread) / dof
-            return WIDTH * math.sqrt(pooled), "sweep", max(len(c) for c in spread)
+            n = max(len(c) for c in spread)
+            t = t_quantile((1 + LEVEL) / 2, dof)
+            return t * math.sqrt(pooled) * math.sqrt(1 + 1 / n), "sweep", n
     if band is not None:
-        return band.width * band.std, "baseline", len(band.names)
+        return band.half, "baseline", band.n
     return None, "", 0
 
 
@@ -114,7 +118,7 @@ def sweep_views(
         keys = list(dict.fromkeys(k for _, values in members for k in values))
         keys.sort(key=lambda k: k == SEED)  # seed last: it is the noise, not a factor
         runs = [
-            (values, e.eval_loss_final if e.state == "complete" else None) for e, values in members
+            (values, e.bits_per_byte if e.state == "complete" else None) for e, values in members
         ]
         half, source, seeds = seed_interval(runs, keys, band)
         view = SweepView(

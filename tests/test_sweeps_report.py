@@ -38,8 +38,9 @@ def test_a_failed_member_is_left_out_of_its_mean():
 
 
 def test_seed_interval_pools_the_sweeps_own_seeds():
-    # cells (lr 1e-3: 2.0, 2.2) and (lr 1e-2: 1.8, 1.8): variances 0.02 and 0, pooled 0.01,
-    # standard deviation 0.1, and the interval is 2 of them either side
+    # cells (lr 1e-3: 2.0, 2.2) and (lr 1e-2: 1.8, 1.8): variances 0.02 and 0, pooled 0.01 on
+    # 2 degrees of freedom, s = 0.1; one more run of a cell of 2: t(0.975, 2) = 4.30265 times
+    # s times sqrt(1 + 1/2)
     runs = [
         ({LR: 1e-3, "seed": 1}, 2.0),
         ({LR: 1e-3, "seed": 2}, 2.2),
@@ -47,7 +48,8 @@ def test_seed_interval_pools_the_sweeps_own_seeds():
         ({LR: 1e-2, "seed": 2}, 1.8),
     ]
     half, source, seeds = seed_interval(runs, [LR, "seed"], None)
-    assert half == pytest.approx(0.2) and source == "sweep" and seeds == 2
+    assert half == pytest.approx(4.30265 * 0.1 * 1.5**0.5, rel=1e-5)
+    assert source == "sweep" and seeds == 2
     assert seed_interval(runs[:1], [LR], None) == (None, "", 0)
 
 
@@ -67,6 +69,9 @@ LOSSES = {
 }
 
 
+BPB = {name: round(loss * 0.5, 4) for name, loss in LOSSES.items()}  # the sweep's unit
+
+
 def test_report_has_a_sweep_section_with_its_figure_and_table(tmp_path: Path):
     matrix = tmp_path / "matrix.toml"
     matrix.write_text(MATRIX)
@@ -75,17 +80,16 @@ def test_report_has_a_sweep_section_with_its_figure_and_table(tmp_path: Path):
         record = build_record(exp, "complete")
         if exp.name in LOSSES:
             record["evaluation"]["eval_results"]["eval_loss"] = LOSSES[exp.name]
+            record["evaluation"]["bits_per_byte"] = BPB[exp.name]
         write_record(results / exp.name, record)
         write_weights(results / record["weights"], exp.config_hash)
     out = tmp_path / "build"
     make_report(results, out, matrix=matrix, pdf=False, notebooks=False)
     md = (out / "report.md").read_text()
     section = md[md.index("## Sweeps") :]
-    assert (
-        "### grid" in section and "![final eval loss against the swept values of grid]" in section
-    )
-    assert '| grid-learning_rate-0.01-optim-adafactor | 0.01 | "adafactor" | 2.4000 |' in section
-    assert "seed replicas" in section  # the interval comes from the baseline's two seeds
+    assert "### grid" in section and "![bits per byte against the swept values of grid]" in section
+    assert '| grid-learning_rate-0.01-optim-adafactor | 0.01 | "adafactor" | 1.2000 |' in section
+    assert "prediction interval of the baseline's\n2 seed runs" in section  # its two seeds
     svg = (out / "figures" / "sweep-grid.svg").read_text()
     assert "training.learning_rate" in svg and "training.optim" in svg and "adafactor" in svg
     html = (out / "report.html").read_text()
