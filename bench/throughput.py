@@ -41,18 +41,25 @@ from pipeline.train import make_trainer, resolve_speed  # noqa: E402
 CONTEXT = 128
 
 
-class StepTimer(TrainerCallback):
-    """Wall time of the optimizer steps after the warm-up ones (compilation, allocator)."""
+# --clock cpu: this process's CPU seconds instead of wall seconds. At one thread
+# (OMP_NUM_THREADS=1) that is the step's own work, whatever else the machine runs: on a shared
+# machine it gives the rate an idle core would, where wall time gives the rate of the moment.
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
-    def __init__(self, warmup: int) -> None:
-        self.warmup, self.start, self.end = warmup, None, None
+
+class StepTimer(TrainerCallback):
+    """Time of the optimizer steps after the warm-up ones (compilation, allocator)."""
+
+    def __init__(self, warmup: int, clock=time.perf_counter) -> None:
+        self.warmup, self.start, self.end, self.clock = warmup, None, None, clock
+        self.warm_at = None  # wall clock at the end of the warm-up (compilation's cost)
 
     def on_step_end(self, args, state, control, **kwargs):
         if torch.cuda.is_available():
             torch.cuda.synchronize()
         if state.global_step == self.warmup:
-            self.start = time.perf_counter()
-        self.end = time.perf_counter()
+            self.start, self.warm_at = self.clock(), time.perf_counter()
+        self.end = self.clock()
 
 
 def project_recipe(cfg: dict) -> dict[str, dict]:
@@ -86,7 +93,7 @@ def with_change(recipe: dict[str, dict], change: str) -> dict[str, dict]:
     return {**recipe, section: {**recipe[section], name: value}}
 
 
-def measure(name, recipe, vocab, steps, warmup, tmp) -> dict:
+def measure(name, recipe, vocab, steps, warmup, tmp, clock=time.perf_counter) -> dict:
     """Time one recipe: tokens/s over the steps after `warmup`."""
     train_values, speed_cfg, model_cfg = recipe["training"], recipe["speed"], recipe["model"]
     values = gpt2_config_values(model_cfg["preset"], vocab, CONTEXT, 0, model_cfg)
@@ -112,7 +119,7 @@ def measure(name, recipe, vocab, steps, warmup, tmp) -> dict:
         "max_steps": steps, "logging_steps": 1000, "eval_steps": 10**6, "save_steps": 10**6,
         "warmup_steps": 0, **train_values,
     }  # fmt: skip
-    timer = StepTimer(warmup)
+    timer = StepTimer(warmup, clock)
     trainer = make_trainer(model, None, data, train_cfg, speed, Path(tmp) / name, 0, [timer])
     trainer.args.eval_strategy = "no"
     trainer.args.eval_on_start = False
@@ -125,7 +132,7 @@ def measure(name, recipe, vocab, steps, warmup, tmp) -> dict:
     n_params = sum(p.numel() for p in model.parameters())
     utilisation = mfu(tps, values, n_params, peak_flops(device_name()))
     shown = f"{utilisation:.1%}" if utilisation is not None else "-"
-    warmup_s = timer.start - started  # trainer set-up, compilation, the warm-up steps
+    warmup_s = timer.warm_at - started  # wall: trainer set-up, compilation, warm-up steps
     print(f"{name:<34} {tps:>11,.0f} tokens/s  MFU {shown:>6}  batch {per_step:>4}  "
           f"optim {getattr(trainer.args.optim, 'value', trainer.args.optim)}  bf16={speed['bf16']} fp16={speed['fp16']} "
           f"compile={speed['torch_compile']} attn={speed['attn_implementation']}  "
@@ -163,6 +170,8 @@ def main() -> None:
                         "(--also a=1 b=2, or --also 'a=1; b=2')")  # fmt: skip
     p.add_argument("--repeat", type=int, default=1,
                    help="rounds of every recipe, interleaved; the median is reported")  # fmt: skip
+    p.add_argument("--clock", choices=CLOCKS, default="wall",
+                   help="cpu: CPU seconds of this process (at one thread: a loaded machine)")  # fmt: skip
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = p.parse_args()
     cfg = load_matrix(args.profile)[0].config
@@ -188,7 +197,9 @@ def main() -> None:
                 # The course recipe runs eager (nothing to compile) and each of its steps is 256
                 # blocks: two warm-up steps are enough, and the rest are timed.
                 warmup = min(2 if name == "course recipe" else args.warmup, steps - 2)
-                rounds[name].append(measure(name, recipe, vocab, steps, warmup, tmp))
+                rounds[name].append(
+                    measure(name, recipe, vocab, steps, warmup, tmp, CLOCKS[args.clock])
+                )
     results = [median_run(rs) for rs in rounds.values()]
     if args.repeat > 1:
         print(f"medians of {args.repeat} rounds:")

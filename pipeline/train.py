@@ -51,6 +51,8 @@ def resolve_speed(speed: dict[str, Any]) -> dict[str, Any]:
         # TF32 exists from Ampere on; TrainingArguments refuses tf32=True before (a T4)
         "tf32": bool(speed.get("tf32")) and cuda and torch.cuda.get_device_capability()[0] >= 8,
         "torch_compile": bool(speed.get("torch_compile")),
+        # "reduce-overhead": CUDA graphs (bench/gpu-notes.md); None: inductor's default
+        "torch_compile_mode": speed.get("torch_compile_mode") or None,
         # AdamW's fused CUDA kernel: one launch for every parameter instead of one per tensor.
         "fused_optimizer": bool(speed.get("fused_optimizer", True)) and cuda,
         "chunked_loss": bool(speed.get("chunked_loss", False)),
@@ -160,6 +162,7 @@ def training_arguments(
         fp16=speed["fp16"],
         tf32=speed["tf32"] or None,
         torch_compile=speed["torch_compile"],
+        torch_compile_mode=speed.get("torch_compile_mode"),
         dataloader_num_workers=speed["dataloader_num_workers"],
         dataloader_pin_memory=speed["device"] == "cuda",
         disable_tqdm=False,
