@@ -1,20 +1,24 @@
 """Training throughput: the course recipe vs this project's path, same model, same process.
 
-    python bench/throughput.py [--profile gpu] [--steps 30] [--also speed.torch_compile=false]
-                               [--json out.json]
+    python bench/throughput.py [--profile gpu] [--steps 30] [--repeat 3]
+                               [--also speed.bf16=false speed.torch_compile=true] [--json out.json]
 
 The project's recipe is the profile's baseline experiment as `make all` runs it (its batch,
-optimizer and [speed] table); the course recipe is fp32/fp16 eager attention, AdamW, batch
-32 x accumulation 8. Each --also KEY=VALUE adds one more run: the project's recipe with that
-one value changed, to measure an idea. Random tokens, so it measures speed only; run it on an
-otherwise idle machine. Goals: on an H100 with the gpu profile >= 600k tokens/s; on CPU with the
-cpu profile >= 1.7x the course recipe.
+optimizer and [speed] table; bf16 = "auto" on a CPU timed by pipeline/precision.py, whose two
+rates are printed); the course recipe is fp32/fp16 eager attention, AdamW, batch 32 x
+accumulation 8. Each --also adds one more run: the project's recipe with the KEY=VALUE after it
+changed (several in one --also change them together), to measure an idea. --repeat N runs every
+recipe N times, round after round (A B C A B C ...: a load that comes and goes on a shared
+machine falls on all of them), and reports the median. Random tokens, so it measures speed
+only. Goals: on an H100 with the gpu profile >= 600k tokens/s; on CPU with the cpu profile
+>= 1.7x the course recipe.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -30,24 +34,32 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pipeline.config import load_matrix  # noqa: E402
 from pipeline.environment import device_name  # noqa: E402
 from pipeline.model import build_model, gpt2_config_values  # noqa: E402
+from pipeline.precision import choose_precision  # noqa: E402
 from pipeline.throughput import mfu, peak_flops  # noqa: E402
 from pipeline.train import make_trainer, resolve_speed  # noqa: E402
 
 CONTEXT = 128
 
 
-class StepTimer(TrainerCallback):
-    """Wall time of the optimizer steps after the warm-up ones (compilation, allocator)."""
+# --clock cpu: this process's CPU seconds instead of wall seconds. At one thread
+# (OMP_NUM_THREADS=1) that is the step's own work, whatever else the machine runs: on a shared
+# machine it gives the rate an idle core would, where wall time gives the rate of the moment.
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
-    def __init__(self, warmup: int) -> None:
-        self.warmup, self.start, self.end = warmup, None, None
+
+class StepTimer(TrainerCallback):
+    """Time of the optimizer steps after the warm-up ones (compilation, allocator)."""
+
+    def __init__(self, warmup: int, clock=time.perf_counter) -> None:
+        self.warmup, self.start, self.end, self.clock = warmup, None, None, clock
+        self.warm_at = None  # wall clock at the end of the warm-up (compilation's cost)
 
     def on_step_end(self, args, state, control, **kwargs):
         if torch.cuda.is_available():
             torch.cuda.synchronize()
         if state.global_step == self.warmup:
-            self.start = time.perf_counter()
-        self.end = time.perf_counter()
+            self.start, self.warm_at = self.clock(), time.perf_counter()
+        self.end = self.clock()
 
 
 def project_recipe(cfg: dict) -> dict[str, dict]:
@@ -81,7 +93,7 @@ def with_change(recipe: dict[str, dict], change: str) -> dict[str, dict]:
     return {**recipe, section: {**recipe[section], name: value}}
 
 
-def measure(name, recipe, vocab, steps, warmup, tmp) -> dict:
+def measure(name, recipe, vocab, steps, warmup, tmp, clock=time.perf_counter) -> dict:
     """Time one recipe: tokens/s over the steps after `warmup`."""
     train_values, speed_cfg, model_cfg = recipe["training"], recipe["speed"], recipe["model"]
     values = gpt2_config_values(model_cfg["preset"], vocab, CONTEXT, 0, model_cfg)
@@ -90,6 +102,11 @@ def measure(name, recipe, vocab, steps, warmup, tmp) -> dict:
     torch._dynamo.reset()  # each recipe compiles its own graphs, as in a fresh process
     set_seed(0)
     model = build_model(values, speed["attn_implementation"])
+    # bf16 = "auto" as an experiment settles it; the bench's own cache, so it times this run
+    speed, precision = choose_precision(
+        speed_cfg.get("bf16", "auto"), speed, values,
+        train_values["per_device_train_batch_size"], Path(tmp) / "cache",
+    )  # fmt: skip
     per_step = (
         train_values["per_device_train_batch_size"] * train_values["gradient_accumulation_steps"]
     )
@@ -102,7 +119,7 @@ def measure(name, recipe, vocab, steps, warmup, tmp) -> dict:
         "max_steps": steps, "logging_steps": 1000, "eval_steps": 10**6, "save_steps": 10**6,
         "warmup_steps": 0, **train_values,
     }  # fmt: skip
-    timer = StepTimer(warmup)
+    timer = StepTimer(warmup, clock)
     trainer = make_trainer(model, None, data, train_cfg, speed, Path(tmp) / name, 0, [timer])
     trainer.args.eval_strategy = "no"
     trainer.args.eval_on_start = False
@@ -115,15 +132,26 @@ def measure(name, recipe, vocab, steps, warmup, tmp) -> dict:
     n_params = sum(p.numel() for p in model.parameters())
     utilisation = mfu(tps, values, n_params, peak_flops(device_name()))
     shown = f"{utilisation:.1%}" if utilisation is not None else "-"
+    warmup_s = timer.warm_at - started  # wall: trainer set-up, compilation, warm-up steps
     print(f"{name:<34} {tps:>11,.0f} tokens/s  MFU {shown:>6}  batch {per_step:>4}  "
           f"optim {getattr(trainer.args.optim, 'value', trainer.args.optim)}  bf16={speed['bf16']} fp16={speed['fp16']} "
           f"compile={speed['torch_compile']} attn={speed['attn_implementation']}  "
-          f"({time.perf_counter() - started:.0f} s with warm-up)", flush=True)  # fmt: skip
+          f"(warm-up {warmup_s:.1f} s)", flush=True)  # fmt: skip
     del trainer, model
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
     return {"name": name, "tokens_per_second": tps, "mfu": utilisation, "batch": per_step,
-            "steps_timed": steps - warmup, "speed": speed, "training": train_values}  # fmt: skip
+            "steps_timed": steps - warmup, "warmup_s": warmup_s, "speed": speed,
+            "precision": precision, "training": train_values}  # fmt: skip
+
+
+def median_run(rounds: list[dict]) -> dict:
+    """One recipe's rounds as one result: the median rate, every round's rate kept."""
+    rates = [r["tokens_per_second"] for r in rounds]
+    tps = statistics.median(rates)
+    mfu_median = statistics.median(r["mfu"] for r in rounds) if rounds[0]["mfu"] else None
+    return {**rounds[0], "tokens_per_second": tps, "mfu": mfu_median, "rounds": rates,
+            "warmup_s_rounds": [r["warmup_s"] for r in rounds]}  # fmt: skip
 
 
 def main() -> None:
@@ -137,8 +165,13 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=10 if cuda else 3)
     p.add_argument("--course-steps", type=int, default=None,
                    help="steps of the (slow) course recipe; default: a quarter of --steps")  # fmt: skip
-    p.add_argument("--also", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                   help="one more run: the project's recipe with this value (or 'a=1; b=2') changed")  # fmt: skip
+    p.add_argument("--also", action="append", nargs="+", default=[], metavar="SECTION.KEY=VALUE",
+                   help="one more run: the project's recipe with these values changed "
+                        "(--also a=1 b=2, or --also 'a=1; b=2')")  # fmt: skip
+    p.add_argument("--repeat", type=int, default=1,
+                   help="rounds of every recipe, interleaved; the median is reported")  # fmt: skip
+    p.add_argument("--clock", choices=CLOCKS, default="wall",
+                   help="cpu: CPU seconds of this process (at one thread: a loaded machine)")  # fmt: skip
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = p.parse_args()
     cfg = load_matrix(args.profile)[0].config
@@ -149,18 +182,36 @@ def main() -> None:
     runs = {"course recipe": (course_recipe(cuda, project["model"]),
                               args.course_steps or max(5, args.steps // 4))}  # fmt: skip
     runs[f"project ({args.profile} profile)"] = (project, args.steps)
-    for changes in args.also:  # 'a=1; b=2' changes several values in one run
+    for words in args.also:  # '--also a=1 b=2' or '--also "a=1; b=2"': one run, both changed
+        changes = [c.strip() for word in words for c in word.split(";") if c.strip()]
         recipe = project
-        for change in changes.split(";"):
+        for change in changes:
             recipe = with_change(recipe, change)
-        runs[f"project + {changes}"] = (recipe, args.steps)
-    results = []
+        runs[f"project + {'; '.join(changes)}"] = (recipe, args.steps)
+    rounds: dict[str, list[dict]] = {name: [] for name in runs}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, (recipe, steps) in runs.items():
-            # The course recipe runs eager (nothing to compile) and each of its steps is 256
-            # blocks: two warm-up steps are enough, and the rest are timed.
-            warmup = min(2 if name == "course recipe" else args.warmup, steps - 2)
-            results.append(measure(name, recipe, vocab, steps, warmup, tmp))
+        for r in range(args.repeat):
+            if args.repeat > 1:
+                print(f"-- round {r + 1} of {args.repeat}", flush=True)
+            for name, (recipe, steps) in runs.items():
+                # The course recipe runs eager (nothing to compile) and each of its steps is 256
+                # blocks: two warm-up steps are enough, and the rest are timed.
+                warmup = min(2 if name == "course recipe" else args.warmup, steps - 2)
+                rounds[name].append(
+                    measure(name, recipe, vocab, steps, warmup, tmp, CLOCKS[args.clock])
+                )
+    results = [median_run(rs) for rs in rounds.values()]
+    if args.repeat > 1:
+        print(f"medians of {args.repeat} rounds:")
+        for r in results:
+            print(f"  {r['name']:<50} {r['tokens_per_second']:>11,.0f} tokens/s  "
+                  f"(rounds: {', '.join(f'{x:,.0f}' for x in r['rounds'])})")  # fmt: skip
+    timed = {r["precision"]["key"]: r for r in results if r["precision"]["key"]}
+    for r in timed.values():  # once per distinct measurement
+        pr = r["precision"]
+        if pr["bf16_tokens_per_second"]:
+            print(f"{r['name']}: bf16 = \"auto\" timed bf16 {pr['bf16_tokens_per_second']:,.0f} "
+                  f"and float32 {pr['float32_tokens_per_second']:,.0f} tokens/s: chose {pr['chosen']}")  # fmt: skip
     course = results[0]["tokens_per_second"]
     for r in results[1:]:
         r["ratio_to_course"] = r["tokens_per_second"] / course

@@ -28,6 +28,7 @@ from pipeline.humaneval import evaluate_humaneval
 from pipeline.model import build_model, gpt2_config_values, parameter_breakdown
 from pipeline.model_card import write_card
 from pipeline.parallel import running_beside
+from pipeline.precision import choose_precision
 from pipeline.prompts import complete, evaluation_prompts, sample_summary
 from pipeline.record import (
     PREVIOUS_FILE,
@@ -81,7 +82,12 @@ def _run(exp: Experiment, record: Record, results: Path, cache: Path) -> bool:
     record["data"] = data.stats
     speed = resolve_speed(cfg["speed"])
     model = _model(cfg, data, speed, record)
+    speed, precision = choose_precision(
+        cfg["speed"].get("bf16", "auto"), speed, record["model"]["config"],
+        cfg["training"]["per_device_train_batch_size"], cache,
+    )  # fmt: skip
     trainer, diverged_at = _train(exp, model, data, speed, folder, record)
+    record["training"]["precision"] = precision
     if diverged_at is not None:
         record["status"] = "diverged"
         record["error"] = f"loss became NaN/inf at step {diverged_at}; try a lower learning rate"

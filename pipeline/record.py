@@ -164,6 +164,18 @@ class Model(TypedDict):
     parameters: Parameters
 
 
+class Precision(TypedDict):
+    """How training's precision was chosen (pipeline/precision.py)."""
+
+    setting: Any  # [speed] bf16 as configured: true, false or "auto"
+    chosen: str  # "bf16" | "float32" | "fp16" (a GPU without bf16)
+    how: str  # "set" (true/false), "device" (auto on a GPU), "measured" or "cached" (auto on a CPU)
+    bf16_tokens_per_second: float | None  # the timed rates (auto on a CPU), else None
+    float32_tokens_per_second: float | None
+    key: str | None  # the measurement's file under cache/precision/
+    measure_s: float | None  # what timing cost this experiment (0 when read from the cache)
+
+
 class Training(TypedDict):
     args: dict[str, Any]  # the [training] table passed to TrainingArguments
     log_history: list[dict[str, Any]]  # trainer.state.log_history, verbatim
@@ -187,6 +199,7 @@ class Training(TypedDict):
     # other experiments training on this machine at the start or end of this one's training
     # (parallel workers): its tokens/s is then one run's share (absent from older records)
     experiments_beside: NotRequired[int]
+    precision: NotRequired[Precision]  # records from before issue 22 lack it
 
 
 class SampleSummary(TypedDict):

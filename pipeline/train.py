@@ -31,18 +31,16 @@ def collate(features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
 
 
 def bf16_supported() -> bool:
-    if torch.cuda.is_available():  # not emulated: a T4 "supports" bf16 at a fraction of fp16
-        return torch.cuda.is_bf16_supported(including_emulation=False)
-    # CPUs with AVX512-BF16 or AMX run bf16 matmuls natively (1.5-1.8x over fp32 measured).
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
+    """A GPU with native bf16 (not emulated: a T4 "supports" it at a fraction of fp16). On a
+    CPU no flag says whether bf16 is faster: pipeline.precision times it instead."""
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
 
 
 def resolve_speed(speed: dict[str, Any]) -> dict[str, Any]:
-    """The [speed] table as concrete values for this machine (recorded in the record)."""
+    """The [speed] table as concrete values for this machine (recorded in the record).
+
+    bf16 = "auto" on a CPU comes out float32 here; pipeline.precision.choose_precision then
+    times both on the experiment's model, which is not known yet."""
     cuda = torch.cuda.is_available()
     bf16 = speed.get("bf16", "auto")
     bf16 = bf16_supported() if bf16 == "auto" else bool(bf16)
@@ -53,6 +51,8 @@ def resolve_speed(speed: dict[str, Any]) -> dict[str, Any]:
         # TF32 exists from Ampere on; TrainingArguments refuses tf32=True before (a T4)
         "tf32": bool(speed.get("tf32")) and cuda and torch.cuda.get_device_capability()[0] >= 8,
         "torch_compile": bool(speed.get("torch_compile")),
+        # "reduce-overhead": CUDA graphs (bench/gpu-notes.md); None: inductor's default
+        "torch_compile_mode": speed.get("torch_compile_mode") or None,
         # AdamW's fused CUDA kernel: one launch for every parameter instead of one per tensor.
         "fused_optimizer": bool(speed.get("fused_optimizer", True)) and cuda,
         "chunked_loss": bool(speed.get("chunked_loss", False)),
@@ -168,6 +168,7 @@ def training_arguments(
         fp16=speed["fp16"],
         tf32=speed["tf32"] or None,
         torch_compile=speed["torch_compile"],
+        torch_compile_mode=speed.get("torch_compile_mode"),
         dataloader_num_workers=speed["dataloader_num_workers"],
         dataloader_pin_memory=speed["device"] == "cuda",
         disable_tqdm=False,
@@ -190,23 +191,37 @@ class ProjectTrainer(Trainer):
         bare = model is self.model and not self.args.torch_compile and self.args.world_size == 1
         if not (self.chunked_loss and bare and model.training and not return_outputs):
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        from pipeline.loss import linear_cross_entropy_sum
-
         # accelerate puts bf16 autocast around model.forward only: this path needs it too
         with self.accelerator.autocast():
-            hidden = model.transformer(input_ids=inputs["input_ids"]).last_hidden_state
-            total, counted = linear_cross_entropy_sum(
-                hidden, model.lm_head.weight, inputs["labels"], self.loss_chunk
-            )
+            total, counted = chunked_loss_sum(model, inputs["input_ids"], inputs["labels"])
         # As the stock loss: over the whole accumulated batch when the Trainer counted it (it
         # then skips its own division by the accumulation steps), else a mean of this batch.
         # Both counts are of predicted tokens (labels[:, 1:]): build_model names the loss type.
         scaled = self.model_accepts_loss_kwargs and num_items_in_batch is not None
         return total / (num_items_in_batch if scaled else counted)
 
-    # Tokens per chunk: 128 x 8192 float32 logits = 4 MB. Measured on 2 cores, fwd + bwd of the
-    # tiny model: stock 6.2k tokens/s, chunks of 128 7.5k, 512 7.2k, 2048 6.1k.
-    loss_chunk = 128
+
+# Tokens per chunk: 128 x 8192 float32 logits = 4 MB. Measured on 2 cores, fwd + bwd of the
+# tiny model: stock 6.2k tokens/s, chunks of 128 7.5k, 512 7.2k, 2048 6.1k.
+LOSS_CHUNK = 128
+
+
+def chunked_loss_sum(model, input_ids: torch.Tensor, labels: torch.Tensor):
+    """(summed loss, predicted tokens) of a bare GPT2LMHeadModel, the LM head's cross-entropy
+    computed LOSS_CHUNK tokens at a time (pipeline/loss.py)."""
+    from pipeline.loss import linear_cross_entropy_sum
+
+    hidden = model.transformer(input_ids=input_ids).last_hidden_state
+    return linear_cross_entropy_sum(hidden, model.lm_head.weight, labels, LOSS_CHUNK)
+
+
+def training_loss(model, input_ids: torch.Tensor, chunked: bool) -> torch.Tensor:
+    """The mean training loss of one batch as ProjectTrainer computes it (labels = inputs), for
+    timing a step outside the Trainer (pipeline/precision.py)."""
+    if not chunked:
+        return model(input_ids=input_ids, labels=input_ids).loss
+    total, counted = chunked_loss_sum(model, input_ids, input_ids)
+    return total / counted
 
 
 def whole_batches(dataset, batch: int):
