@@ -15,23 +15,18 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.cache import key_hash
+from pipeline.errors import EXPERIMENTS_DIR, ROOT, ConfigError  # noqa: F401  (re-exported)
 from pipeline.hub import check_config as check_hub
 from pipeline.inputs import check_files, check_memory, machine_memory, read_text
 from pipeline.tensorboard_logs import check_config as check_tensorboard
 from pipeline.validate import check_values
 
-ROOT = Path(__file__).resolve().parent.parent
-EXPERIMENTS_DIR = ROOT / "experiments"
 PROFILES = ("cpu", "gpu", "colab", "micro")
 # Sections whose values change speed but not what is learned: outside the identity hash.
 SPEED_SECTION = "speed"
 # Where logs and weights go (TensorBoard, the Hub) does not change what is learned either.
 NON_IDENTITY_SECTIONS = (SPEED_SECTION, "logging", "hub")
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-
-class ConfigError(ValueError):
-    """A configuration problem the user can fix; the message says how."""
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from pipeline.cache import write_json_atomic
 from pipeline.config import ROOT, Experiment
 from pipeline.data import Data, prepare_data, stage
 from pipeline.environment import environment, is_main, main_process_first, now
-from pipeline.eta import ETA, tokens_per_step
+from pipeline.eta import MatrixEta, tokens_per_step
 from pipeline.evaluate import evaluation_section
 from pipeline.hub import push_experiment
 from pipeline.humaneval import evaluate_humaneval
@@ -48,21 +48,26 @@ def relative(path: Path) -> str:
         return str(path.resolve())
 
 
-def run_experiment(exp: Experiment, results: Path, cache: Path) -> Record:
-    """Train, evaluate and record one experiment. Returns the record it wrote."""
+def run_experiment(
+    exp: Experiment, results: Path, cache: Path, eta: MatrixEta | None = None
+) -> Record:
+    """Train, evaluate and record one experiment. Returns the record it wrote. `eta`: the
+    matrix's finish estimate, which the Trainer updates once the first steps have run."""
     folder = results / exp.name
     record = new_record(exp, environment())
     try:
-        if not _run(exp, record, results, cache):
+        if not _run(exp, record, results, cache, eta):
             return record  # a DDP rank other than 0: rank 0 writes the one record
     except Exception as e:  # recorded, and the matrix goes on with the next experiment
         message = str(e).strip().splitlines()[0] if str(e).strip() else ""
         record["error"] = f"{type(e).__name__}: {message}"
         traceback.print_exc()
-    return push_experiment(finish(record, folder), results)  # [hub] push: after the record
+    return push_experiment(finish(record, folder), results, write_record)  # [hub] after the record
 
 
-def _run(exp: Experiment, record: Record, results: Path, cache: Path) -> bool:
+def _run(
+    exp: Experiment, record: Record, results: Path, cache: Path, eta: MatrixEta | None
+) -> bool:
     """Fill `record` stage by stage; False on a process that must not write it."""
     cfg, folder = exp.config, results / exp.name
     prompts = evaluation_prompts(cfg["generation"])  # fail before training
@@ -71,7 +76,7 @@ def _run(exp: Experiment, record: Record, results: Path, cache: Path) -> bool:
     record["data"] = data.stats
     speed = resolve_speed(cfg["speed"])
     model = _model(cfg, data, speed, record)
-    trainer, diverged_at = _train(exp, model, data, speed, folder, record)
+    trainer, diverged_at = _train(exp, model, data, speed, folder, record, eta)
     if diverged_at is not None:
         record["status"] = "diverged"
         record["error"] = f"loss became NaN/inf at step {diverged_at}; try a lower learning rate"
@@ -121,7 +126,13 @@ def _model(cfg: dict[str, Any], data: Data, speed: dict[str, Any], record: Recor
 
 
 def _train(
-    exp: Experiment, model: Any, data: Data, speed: dict[str, Any], folder: Path, record: Record
+    exp: Experiment,
+    model: Any,
+    data: Data,
+    speed: dict[str, Any],
+    folder: Path,
+    record: Record,
+    eta: MatrixEta | None,
 ) -> tuple[Any, int | None]:
     """Train (resuming from a checkpoint of the same config); returns the trainer and the step
     at which the loss diverged, if it did."""
@@ -134,9 +145,12 @@ def _train(
     divergence = DivergenceStop()
     budget = TimeBudget(float(cfg["training"].get("time_budget_s", 0)))
     clock = StepClock()
+    callbacks = [divergence, budget, clock]
+    if eta is not None:
+        callbacks.append(eta.callback(tokens_per_step(cfg)))
     trainer = make_trainer(
         model, data.tokenizer, data.chunks, cfg["training"], speed, ckpt_dir, cfg["seed"],
-        callbacks=[divergence, budget, clock, ETA.callback(tokens_per_step(cfg))],
+        callbacks=callbacks,
         tensorboard_dir=runs_folder(cfg, folder, bool(resume)) if is_main() else None,
     )  # fmt: skip
     if resume:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import Experiment
+from pipeline.environment import JOBS_VARIABLE
 
 AUTO = "auto"
 
@@ -88,7 +89,7 @@ def run_parallel(args: Any, experiments: list[Experiment], jobs: int, profile: s
         "OMP_NUM_THREADS": str(threads),
         "TQDM_DISABLE": "1",  # interleaved progress bars are noise; the loss lines remain
         "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
-        "PIPELINE_JOBS": str(jobs),
+        JOBS_VARIABLE: str(jobs),
         "PYTHONUNBUFFERED": "1",
     }
     procs, relays = [], []
@@ -111,11 +112,6 @@ def run_parallel(args: Any, experiments: list[Experiment], jobs: int, profile: s
         relay.join()
     # 1 is "an experiment failed": the records say which; anything else is a worker's error.
     return next((c for c in codes if c not in (0, 1)), 0)
-
-
-def jobs_in_matrix() -> int:
-    """How many workers share this matrix (1 outside a worker): the ETA divides by it."""
-    return int(os.environ.get("PIPELINE_JOBS", "1"))
 
 
 def read_rows(experiments: list[Experiment], results: Path) -> list[dict[str, Any]]:
