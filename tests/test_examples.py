@@ -12,8 +12,8 @@ from pipeline.record import RECORD_FILE, read_record
 from report.fmt import num, pct, ppl
 from report.load import load_entries
 from report.outputs import make_report
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "gpu-h100"
 NAMES = ["baseline", "lr-x4", "adafactor", "grad-accum-x4", "steps-half", "baseline-3min"]
 

@@ -14,9 +14,9 @@ import pytest
 from pipeline.config import config_hash, load_matrix, merge
 from pipeline.hub import check_config, push_experiment, repo_for
 from pipeline.record import read_record, write_record
+from tests.conftest import ROOT
 from tests.test_record import minimal
 
-ROOT = Path(__file__).resolve().parent.parent
 CLOSED_PORT = "http://127.0.0.1:9"  # the discard port: nothing listens, refused at once
 
 
