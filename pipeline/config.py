@@ -125,6 +125,8 @@ def load_matrix(
         # [name.profile.<profile>] holds values for one profile only (steps differ by scale).
         per_profile = entry.pop("profile", {})
         entry = merge(entry, per_profile.get(profile, {}) if isinstance(per_profile, dict) else {})
+        entry, problems = derive(entry, base)
+        errors += [f"experiment {name!r}: {e}" for e in problems]
         errors += unknown_keys(base, entry, f"experiment {name!r}")
         config = merge(base, entry)
         problems = type_errors(defaults, config) + validate(config, check_training_args)
@@ -136,6 +138,23 @@ def load_matrix(
     if errors:
         raise ConfigError("\n".join(errors))
     return experiments
+
+
+def derive(entry: dict[str, Any], base: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Matrix values derived from the profile's, so that they follow it when it changes:
+    `training.learning_rate_scale = 4` is four times the profile's learning rate. The entry
+    gets the value itself, so its identity and overrides are those of the written-out number."""
+    training = entry.get("training")
+    if not isinstance(training, dict) or "learning_rate_scale" not in training:
+        return entry, []
+    training = dict(training)
+    scale = training.pop("learning_rate_scale")
+    if "learning_rate" in training:
+        return entry, ["set training.learning_rate or training.learning_rate_scale, not both"]
+    if not isinstance(scale, int | float) or isinstance(scale, bool) or not 0 < scale < math.inf:
+        return entry, [f"training.learning_rate_scale must be a positive number, got {scale!r}"]
+    training["learning_rate"] = base["training"]["learning_rate"] * scale
+    return {**entry, "training": training}, []
 
 
 def unknown_keys(base: dict[str, Any], delta: dict[str, Any], where: str) -> list[str]:
