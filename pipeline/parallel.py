@@ -2,8 +2,9 @@
 
 A tiny model's matrix products are too small for two threads to share well: on 2 cores, two
 experiments at one thread each train 1.13x (float32) to 1.24x (bf16) the tokens per second of
-one experiment at two threads (bench/throughput.py, measured in the README). So the matrix runs
-as `jobs` worker processes, `python -m pipeline run --worker`, each with cores // jobs threads.
+one experiment at two threads (bench/throughput.py, measured in bench/README.md). So the
+matrix runs as `jobs` worker processes, `python -m pipeline run --worker`, each with
+cores // jobs threads.
 A worker takes the next experiment whose lock is free (runner.run_matrix(claim=True)) and
 leaves the ones another worker holds; the data caches are built first, once, here.
 

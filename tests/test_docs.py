@@ -167,3 +167,9 @@ def test_quote_check_catches_the_values_issue_21_found_stale() -> None:
         "`learning_rate = 3e-3` names no file: add (profiles/<x>.toml)",
         "`training.max_steps = 320`: profiles/cpu.toml has no training.max_steps",
     ]
+
+
+def test_readme_states_the_python_the_project_requires() -> None:
+    pyproject = tomllib.loads(text(ROOT / "pyproject.toml"))
+    least = pyproject["project"]["requires-python"].removeprefix(">=")
+    assert f"Python {least} or newer" in text(ROOT / "README.md")
