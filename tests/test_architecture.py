@@ -58,11 +58,13 @@ Graph = dict[str, set[str]]
 
 
 def module_files(root: Path, packages: Iterable[str] = PACKAGES) -> dict[str, Path]:
-    """Dotted module name -> file, for every .py file directly in the packages."""
+    """Dotted module name -> file, for every .py file in the packages and their subpackages
+    (a package is named by its __init__.py)."""
     modules = {}
     for package in packages:
-        for path in sorted((root / package).glob("*.py")):
-            modules[package if path.stem == "__init__" else f"{package}.{path.stem}"] = path
+        for path in sorted((root / package).rglob("*.py")):
+            parts = path.relative_to(root).with_suffix("").parts
+            modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
     return modules
 
 
@@ -118,11 +120,11 @@ def import_graph(root: Path, packages: Iterable[str] = PACKAGES, top_only: bool 
         targets = {project_module(n, modules) for n in imported_names(path, name, top_only)}
         graph[name] = {t for t in targets if t is not None and t != name}
     # `from pipeline import corpus_usage` names the package as well as the module: an
-    # empty __init__ is no stage of its own, so the package node only counts if it imports
-    for package in packages:
-        if package in graph and not graph[package]:
+    # __init__ that imports nothing is no stage of its own, so its node only counts if it does
+    for name, path in modules.items():
+        if path.stem == "__init__" and not graph[name]:
             for targets in graph.values():
-                targets.discard(package)
+                targets.discard(name)
     return graph
 
 
@@ -319,6 +321,17 @@ def test_report_may_not_import_a_heavy_module_even_lazily(tmp_path: Path) -> Non
         "report.run imports pipeline.experiment",
         "report.view imports pandas",
     ]
+
+
+def test_a_subpackage_is_read_too(tmp_path: Path) -> None:
+    # the corpus modules may become pipeline/corpus/: their cycles must still show
+    root = write_package(tmp_path, {"__init__": "", "data": "from pkg.corpus import build\n"})
+    (root / "pkg" / "corpus").mkdir()
+    (root / "pkg" / "corpus" / "__init__.py").write_text("from pkg.corpus.build import build\n")
+    (root / "pkg" / "corpus" / "build.py").write_text("def build():\n    from pkg import data\n")
+    graph = import_graph(root, ("pkg",))
+    assert graph["pkg.corpus"] == {"pkg.corpus.build"} and "pkg.corpus" in graph["pkg.data"]
+    assert cycles(graph) == [["pkg.corpus", "pkg.corpus.build", "pkg.data"]]
 
 
 def test_relative_imports_resolve_to_the_module(tmp_path: Path) -> None:
