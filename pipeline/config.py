@@ -15,6 +15,7 @@ from typing import Any
 
 from pipeline.cache import key_hash
 from pipeline.data_checks import check_path_data
+from pipeline.errors import EXPERIMENTS_DIR, ROOT, ConfigError  # noqa: F401  (re-exported)
 from pipeline.hub import check_config as check_hub
 from pipeline.inputs import check_files, check_memory, machine_memory, read_text
 from pipeline.matrix_values import (  # noqa: F401  (merge, flatten, parse_sets: their old home)
@@ -31,18 +32,12 @@ from pipeline.tensorboard_logs import check_config as check_tensorboard
 from pipeline.validate import PROFILE_NAME, check_sections, check_values
 from pipeline.wandb_logs import check_config as check_wandb
 
-ROOT = Path(__file__).resolve().parent.parent
-EXPERIMENTS_DIR = ROOT / "experiments"
 PROFILES = ("cpu", "gpu", "colab", "micro")
 # Sections whose values change speed but not what is learned: outside the identity hash.
 SPEED_SECTION = "speed"
 # Where logs and weights go (TensorBoard, the Hub) does not change what is learned either.
 NON_IDENTITY_SECTIONS = (SPEED_SECTION, "logging", "hub")
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-
-class ConfigError(ValueError):
-    """A configuration problem the user can fix; the message says how."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +132,8 @@ def load_matrix(
         # [name.profile.<profile>] holds values for one profile only (steps differ by scale).
         per_profile = entry.pop("profile", {})
         entry = merge(entry, per_profile.get(profile, {}) if isinstance(per_profile, dict) else {})
+        entry, problems = derive(entry, base)  # learning_rate_scale -> learning_rate
+        errors += [f"experiment {name!r}: {e}" for e in problems]
         entry = merge(entry, sets)  # --set wins over the matrix, for every experiment
         members, problems = expand_sweep(name, entry, base)
         errors += problems
@@ -165,6 +162,23 @@ def load_matrix(
     if errors:
         raise ConfigError("\n".join(errors))
     return experiments
+
+
+def derive(entry: dict[str, Any], base: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Matrix values derived from the profile's, so that they follow it when it changes:
+    `training.learning_rate_scale = 4` is four times the profile's learning rate. The entry
+    gets the value itself, so its identity and overrides are those of the written-out number."""
+    training = entry.get("training")
+    if not isinstance(training, dict) or "learning_rate_scale" not in training:
+        return entry, []
+    training = dict(training)
+    scale = training.pop("learning_rate_scale")
+    if "learning_rate" in training:
+        return entry, ["set training.learning_rate or training.learning_rate_scale, not both"]
+    if not isinstance(scale, int | float) or isinstance(scale, bool) or not 0 < scale < math.inf:
+        return entry, [f"training.learning_rate_scale must be a positive number, got {scale!r}"]
+    training["learning_rate"] = base["training"]["learning_rate"] * scale
+    return {**entry, "training": training}, []
 
 
 def unknown_keys(base: dict[str, Any], delta: dict[str, Any], where: str) -> list[str]:

@@ -12,7 +12,15 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from pipeline.config import ROOT
+from pipeline.errors import ROOT
+
+# Set by pipeline.parallel for its workers: how many experiments run side by side.
+JOBS_VARIABLE = "PIPELINE_JOBS"
+
+
+def jobs_in_matrix() -> int:
+    """How many workers share this matrix (1 outside a worker): the ETA divides by it."""
+    return int(os.environ.get(JOBS_VARIABLE, "1"))
 
 
 def rank() -> int:

@@ -14,9 +14,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from transformers import TrainerCallback
-
-from pipeline.parallel import jobs_in_matrix
+from pipeline.environment import jobs_in_matrix
 
 PROBE_STEPS = 10  # steps timed before the estimate (after the first one: warm-up)
 EVAL_SPEEDUP = 3.0  # a forward pass costs about a third of forward + backward
@@ -75,11 +73,17 @@ class MatrixEta:
             free[i] += seconds
         return max(free)
 
-    def callback(self, tokens_per_step: int) -> TrainerCallback:
-        return _EtaCallback(self, tokens_per_step)
+    def callback(self, tokens_per_step: int) -> Any:
+        """A TrainerCallback. transformers is imported here, where a Trainer runs, not at the
+        top: the runner holds a MatrixEta and must stay torch-free."""
+        from transformers import TrainerCallback
+
+        return type("EtaCallback", (_EtaCallback, TrainerCallback), {})(self, tokens_per_step)
 
 
-class _EtaCallback(TrainerCallback):
+class _EtaCallback:
+    """The callback's own part; MatrixEta.callback mixes in TrainerCallback's other events."""
+
     def __init__(self, eta: MatrixEta, tokens_per_step: int) -> None:
         self.eta, self.tokens_per_step = eta, tokens_per_step
         self.start: float | None = None
@@ -102,6 +106,3 @@ class _EtaCallback(TrainerCallback):
             f"experiment(s), done around {finish} (at {rate:,.0f} training tokens/s{per})",
             flush=True,
         )
-
-
-ETA = MatrixEta()  # one matrix per process

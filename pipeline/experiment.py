@@ -21,7 +21,7 @@ from pipeline.cache import write_json_atomic
 from pipeline.config import ROOT, Experiment
 from pipeline.data import Data, prepare_data, stage
 from pipeline.environment import environment, is_main, main_process_first, now
-from pipeline.eta import ETA, tokens_per_step
+from pipeline.eta import MatrixEta, tokens_per_step
 from pipeline.evaluate import evaluation_section
 from pipeline.hub import push_experiment
 from pipeline.humaneval import evaluate_humaneval
@@ -57,12 +57,15 @@ def relative(path: Path) -> str:
         return str(path.resolve())
 
 
-def run_experiment(exp: Experiment, results: Path, cache: Path) -> Record:
-    """Train, evaluate and record one experiment. Returns the record it wrote."""
+def run_experiment(
+    exp: Experiment, results: Path, cache: Path, eta: MatrixEta | None = None
+) -> Record:
+    """Train, evaluate and record one experiment. Returns the record it wrote. `eta`: the
+    matrix's finish estimate, which the Trainer updates once the first steps have run."""
     folder = results / exp.name
     record = new_record(exp, environment())
     try:
-        if not _run(exp, record, results, cache):
+        if not _run(exp, record, results, cache, eta):
             return record  # a DDP rank other than 0: rank 0 writes the one record
     except Exception as e:  # recorded, and the matrix goes on with the next experiment
         message = str(e).strip().splitlines()[0] if str(e).strip() else ""
@@ -70,10 +73,12 @@ def run_experiment(exp: Experiment, results: Path, cache: Path) -> Record:
         traceback.print_exc()
     finally:
         wandb_logs.finish()  # the next experiment gets a W&B run of its own
-    return push_experiment(finish(record, folder), results)  # [hub] push: after the record
+    return push_experiment(finish(record, folder), results, write_record)  # [hub] after the record
 
 
-def _run(exp: Experiment, record: Record, results: Path, cache: Path) -> bool:
+def _run(
+    exp: Experiment, record: Record, results: Path, cache: Path, eta: MatrixEta | None
+) -> bool:
     """Fill `record` stage by stage; False on a process that must not write it."""
     cfg, folder = exp.config, results / exp.name
     prompts = evaluation_prompts(cfg["generation"])  # fail before training
@@ -86,7 +91,7 @@ def _run(exp: Experiment, record: Record, results: Path, cache: Path) -> bool:
         cfg["speed"].get("bf16", "auto"), speed, record["model"]["config"],
         cfg["training"]["per_device_train_batch_size"], cache,
     )  # fmt: skip
-    trainer, diverged_at = _train(exp, model, data, speed, folder, record)
+    trainer, diverged_at = _train(exp, model, data, speed, folder, record, eta)
     record["training"]["precision"] = precision
     if diverged_at is not None:
         record["status"] = "diverged"
@@ -138,7 +143,13 @@ def _model(cfg: dict[str, Any], data: Data, speed: dict[str, Any], record: Recor
 
 
 def _train(
-    exp: Experiment, model: Any, data: Data, speed: dict[str, Any], folder: Path, record: Record
+    exp: Experiment,
+    model: Any,
+    data: Data,
+    speed: dict[str, Any],
+    folder: Path,
+    record: Record,
+    eta: MatrixEta | None,
 ) -> tuple[Any, int | None]:
     """Train (resuming from a checkpoint of the same config); returns the trainer and the step
     at which the loss diverged, if it did."""
@@ -152,9 +163,12 @@ def _train(
     budget = TimeBudget(float(cfg["training"].get("time_budget_s", 0)))
     clock = StepClock()
     resume_step = checkpoint_step(ckpt_dir) if resume else 0
+    callbacks = [divergence, budget, clock]
+    if eta is not None:
+        callbacks.append(eta.callback(tokens_per_step(cfg)))
     trainer = make_trainer(
         model, data.tokenizer, data.chunks, cfg["training"], speed, ckpt_dir, cfg["seed"],
-        callbacks=[divergence, budget, clock, ETA.callback(tokens_per_step(cfg))],
+        callbacks=callbacks,
         tensorboard_dir=runs_folder(cfg, folder, bool(resume)) if is_main() else None,
         resume_step=resume_step,
         wandb=wandb_logs.setup(cfg, folder, bool(resume)) if is_main() else False,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -103,11 +104,13 @@ def unreachable(e: Exception) -> bool:
     return transport and not isinstance(e, HfHubHTTPError)
 
 
-def push_experiment(record: dict[str, Any], results: Path) -> dict[str, Any]:
+def push_experiment(
+    record: dict[str, Any], results: Path, write_record: Callable[[Path, Any], Any]
+) -> dict[str, Any]:
     """After a complete experiment whose [hub] push is on: push its model folder, note the
-    outcome in the record and write the record again (it was written once before)."""
-    from pipeline.record import RecordError, write_record
-
+    outcome in the record and write the record again (it was written once before).
+    write_record is pipeline.record's, passed in: record.py imports config, which imports
+    this module for its checks, so importing record here would close a cycle."""
     hub = (record.get("config") or {}).get("hub") or {}
     if hub.get("push") is not True or record.get("status") != "complete":
         return record
@@ -127,7 +130,8 @@ def push_experiment(record: dict[str, Any], results: Path) -> dict[str, Any]:
         )
     try:
         write_record(results / record["name"], record)
-    except (RecordError, OSError) as e:  # the complete record is on disk already: keep going
+    except (ValueError, OSError) as e:  # RecordError is a ValueError; the complete record is
+        # on disk already: keep going
         print(f"    hub: the push's outcome was not added to the record ({e})", flush=True)
     return record
 

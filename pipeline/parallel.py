@@ -2,8 +2,9 @@
 
 A tiny model's matrix products are too small for two threads to share well: on 2 cores, two
 experiments at one thread each train 1.13x (float32) to 1.24x (bf16) the tokens per second of
-one experiment at two threads (bench/throughput.py, measured in the README). So the matrix runs
-as `jobs` worker processes, `python -m pipeline run --worker`, each with cores // jobs threads.
+one experiment at two threads (bench/throughput.py, measured in bench/README.md). So the
+matrix runs as `jobs` worker processes, `python -m pipeline run --worker`, each with
+cores // jobs threads.
 A worker takes the next experiment whose lock is free (runner.run_matrix(claim=True)) and
 leaves the ones another worker holds; the data caches are built first, once, here.
 
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import Experiment
+from pipeline.environment import JOBS_VARIABLE
 
 AUTO = "auto"
 
@@ -90,7 +92,7 @@ def run_parallel(args: Any, experiments: list[Experiment], jobs: int, profile: s
         "OMP_NUM_THREADS": str(threads),
         "TQDM_DISABLE": "1",  # interleaved progress bars are noise; the loss lines remain
         "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
-        "PIPELINE_JOBS": str(jobs),
+        JOBS_VARIABLE: str(jobs),
         "PYTHONUNBUFFERED": "1",
     }
     procs, relays = [], []
@@ -113,11 +115,6 @@ def run_parallel(args: Any, experiments: list[Experiment], jobs: int, profile: s
         relay.join()
     # 1 is "an experiment failed": the records say which; anything else is a worker's error.
     return next((c for c in codes if c not in (0, 1)), 0)
-
-
-def jobs_in_matrix() -> int:
-    """How many workers share this matrix (1 outside a worker): the ETA divides by it."""
-    return int(os.environ.get("PIPELINE_JOBS", "1"))
 
 
 def read_rows(experiments: list[Experiment], results: Path) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from pipeline.config import Experiment
 from pipeline.environment import is_main
-from pipeline.eta import ETA
+from pipeline.eta import MatrixEta
 from pipeline.record import LOSS_NORMALIZATION, PREVIOUS_FILE, RECORD_FILE, RecordError, read_record
 from pipeline.tensorboard_logs import restore_runs
 from pipeline.weights import weights_folder, weights_problem
@@ -85,9 +85,10 @@ def run_matrix(
     claim: as one of several workers (pipeline.parallel), run only experiments whose lock is
     free and leave the others to the worker that holds them (they get no row here)."""
     summary = []
+    eta = MatrixEta()  # this matrix's finish estimate, passed to each experiment's Trainer
     if is_main():
         to_run = [e for e in experiments if e.name in force or not is_current(e, results)]
-        ETA.start([e.config for e in to_run])
+        eta.start([e.config for e in to_run])
     for exp in experiments:
         folder = results / exp.name
         with experiment_lock(folder, wait=not claim) if is_main() else nullcontext(True) as held:
@@ -103,16 +104,16 @@ def run_matrix(
                 print(f"--- {exp.name}: up to date (config {exp.config_hash}), skipped")
             else:
                 if claim:  # the others may have finished some meanwhile
-                    ETA.start([e.config for e in experiments if not is_current(e, results)])
+                    eta.start([e.config for e in experiments if not is_current(e, results)])
                 start = time.perf_counter()
                 print(f"=== experiment {exp.name} ({exp.profile}): {exp.description}", flush=True)
                 from pipeline.experiment import run_experiment  # torch: only when one runs
 
-                record = run_experiment(exp, results, cache)
+                record = run_experiment(exp, results, cache, eta)
                 elapsed = time.perf_counter() - start
                 print(f"=== {exp.name}: {record['status']} in {elapsed:.1f} s")
                 training = record.get("training") or {}
-                ETA.finished_one(elapsed - training.get("train_runtime_s", elapsed))
+                eta.finished_one(elapsed - training.get("train_runtime_s", elapsed))
         summary.append(summary_row(record))
     return summary
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.cache import cached, key_hash
-from pipeline.config import ConfigError
+from pipeline.errors import ConfigError
 
 EOS = "<|endoftext|>"
 INFO_FILE = "tokenizer_info.json"

@@ -17,8 +17,8 @@ import nbformat
 import pytest
 
 from pipeline.config import load_matrix, select
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "colab" / "lab.ipynb"
 MATRIX = """
 [baseline]

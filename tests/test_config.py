@@ -116,3 +116,36 @@ def test_model_table_fields_override_the_preset_and_count_in_the_identity(tmp_pa
         ConfigError, match=r"unknown key 'model.n_embed' \(did you mean 'model.n_embd'\?\)"
     ):
         load_matrix("cpu", matrix_file=matrix)
+
+
+def test_learning_rate_scale_is_a_multiple_of_the_profiles_rate(tmp_path):
+    for profile, rate in (("cpu", 3e-3), ("gpu", 5e-4)):  # the profile files' values, by hand
+        lr_x4 = select(load_matrix(profile, check_training_args=False), "lr-x4")
+        assert lr_x4.config["training"]["learning_rate"] == pytest.approx(4 * rate)
+        # written out as the number: the identity and the report's overrides stay the literal's
+        assert lr_x4.overrides == {"training.learning_rate": 4 * rate}
+    # it follows the profile when the profile's rate changes
+    d = matrix_dir(tmp_path, "[base]\n[x]\ntraining.learning_rate_scale = 0.5\n")
+    cpu = d / "profiles" / "cpu.toml"
+    cpu.write_text(cpu.read_text().replace("learning_rate = 3e-3", "learning_rate = 8e-3"))
+    assert load_matrix("cpu", d, check_training_args=False)[1].config["training"][
+        "learning_rate"
+    ] == pytest.approx(4e-3)
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ('training.learning_rate_scale = "4"', "learning_rate_scale must be a positive number"),
+        ("training.learning_rate_scale = 0", "learning_rate_scale must be a positive number"),
+        (
+            "training.learning_rate_scale = 4\ntraining.learning_rate = 1e-3",
+            "training.learning_rate or training.learning_rate_scale, not both",
+        ),
+    ],
+)
+def test_bad_learning_rate_scale_is_one_line(tmp_path, line, message):
+    matrix = tmp_path / "m.toml"
+    matrix.write_text(f"[x]\n{line}\n")
+    with pytest.raises(ConfigError, match=f"experiment 'x': .*{message}"):
+        load_matrix("cpu", matrix_file=matrix, check_training_args=False)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import ROOT, record
 from tests.fixtures.records import SPECS
 
-ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 
 MATRIX = """
@@ -40,10 +40,6 @@ def run(tmp_path_factory):
     first = cli("pipeline", *common, "--cache", str(tmp / "cache"), "run", tmp=tmp)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     return tmp, common, first
-
-
-def record(tmp: Path, name: str) -> dict:
-    return json.loads((tmp / "results" / name / "record.json").read_text())
 
 
 def test_records_are_complete_with_real_numbers(run):

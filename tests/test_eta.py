@@ -47,6 +47,9 @@ def test_callback_prints_once_after_the_probe_steps(capsys, monkeypatch):
     clock = iter([100.0, 102.0])
     monkeypatch.setattr(eta.time, "perf_counter", lambda: next(clock))
     cb = m.callback(tokens_per_step=2048)
+    from transformers import TrainerCallback  # imported by callback(), not by the runner
+
+    assert isinstance(cb, TrainerCallback) and cb.on_train_begin(None, None, None) is None
     for step in range(1, eta.PROBE_STEPS + 3):
         cb.on_step_end(None, SimpleNamespace(global_step=step), None)
     out = capsys.readouterr().out

@@ -14,9 +14,9 @@ import pytest
 from pipeline.config import config_hash, load_matrix, merge
 from pipeline.hub import check_config, push_experiment, repo_for
 from pipeline.record import read_record, write_record
+from tests.conftest import ROOT
 from tests.test_record import minimal
 
-ROOT = Path(__file__).resolve().parent.parent
 CLOSED_PORT = "http://127.0.0.1:9"  # the discard port: nothing listens, refused at once
 
 
@@ -112,7 +112,7 @@ def test_a_failed_push_is_noted_in_the_record_and_the_experiment_stays_complete(
     (tmp_path / "x" / "model" / "config.json").write_text("{}\n")
     record = minimal(weights="x/model", config=hub(push=True, repo_id="user/codegen-{name}"))
     write_record(tmp_path / "x", record)
-    out = push_experiment(record, tmp_path)
+    out = push_experiment(record, tmp_path, write_record)
     assert out["status"] == "complete"
     assert out["hub"]["repo_id"] == "user/codegen-x" and out["hub"]["pushed"] is False
     assert out["hub"]["error"].startswith(f"cannot reach the Hub at {CLOSED_PORT}")
@@ -120,9 +120,9 @@ def test_a_failed_push_is_noted_in_the_record_and_the_experiment_stays_complete(
     (line,) = [x for x in capsys.readouterr().out.splitlines() if "hub: push to" in x]
     assert "python -m pipeline.hub" in line  # how to push it later
     # off, or not complete: nothing is pushed and the record is left alone
-    assert "hub" not in push_experiment(minimal(config=hub()), tmp_path)
+    assert "hub" not in push_experiment(minimal(config=hub()), tmp_path, write_record)
     failed = minimal("failed", config=hub(push=True, repo_id="user/x"))
-    assert "hub" not in push_experiment(failed, tmp_path)
+    assert "hub" not in push_experiment(failed, tmp_path, write_record)
 
 
 @pytest.mark.parametrize("value", [True, False])

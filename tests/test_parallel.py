@@ -3,14 +3,12 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from pipeline import parallel
 from pipeline.runner import experiment_lock
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT
 
 
 def test_auto_is_two_on_a_multicore_cpu_with_work_for_two(monkeypatch):

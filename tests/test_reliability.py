@@ -1,6 +1,5 @@
 """Never lose work: divergence, failure, kill-and-resume, locking, bad input at the CLI."""
 
-import json
 import math
 import os
 import signal
@@ -13,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.runner import experiment_lock
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT, record
 
 
 def cli(*args: str, tmp: Path, wait: bool = True):
@@ -38,10 +36,6 @@ def matrix(tmp: Path, text: str, cache: Path | None = None) -> list[str]:
         "--cache",
         str(cache),
     ]
-
-
-def record(tmp: Path, name: str) -> dict:
-    return json.loads((tmp / "results" / name / "record.json").read_text())
 
 
 @pytest.mark.slow

@@ -20,10 +20,11 @@ from pipeline.record import RECORD_FILE
 from report.fmt import num, pct, ppl
 from report.outputs import make_report
 from report.render import environment, module
+from tests.conftest import ROOT
 from tests.fixtures.records import add_to_matrix, update_record, write_fixture_set
 
 MALICIOUS = "</pre><script>alert('pwned')</script>"
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES = ROOT / "templates"
 
 
 def pdf_text(path: Path) -> str:

@@ -8,9 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.conftest import ROOT
 from tests.fixtures.records import write_fixture_set
-
-ROOT = Path(__file__).resolve().parent.parent
 
 PROBE = """
 import json, sys

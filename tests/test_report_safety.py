@@ -15,19 +15,14 @@ import pytest
 
 from report.load import ReportError
 from report.outputs import make_report
-from tests.fixtures.records import FixtureSet, update_record, write_fixture_set
+from tests.conftest import ROOT
+from tests.fixtures.records import FixtureSet, update_record
 
-ROOT = Path(__file__).resolve().parent.parent
 HOSTILE = (
     "A recipe.\n#%% code: run\nimport pathlib\npathlib.Path({marker!r}).write_text('ran')\n"
     '<script>alert(1)</script> <img src="http://evil.example/x.png"> '
     "![pixel](http://evil.example/p.png)"
 )
-
-
-@pytest.fixture
-def one_run(tmp_path: Path) -> FixtureSet:
-    return write_fixture_set(tmp_path / "fixture", count=1)
 
 
 def test_description_code_never_runs_and_never_becomes_live_html(

@@ -12,16 +12,11 @@ from pypdf import PdfReader
 
 from report.load import ReportError
 from report.outputs import make_report
-from tests.fixtures.records import FixtureSet, write_fixture_set
+from tests.conftest import ROOT
+from tests.fixtures.records import FixtureSet
 
-ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
 SENTENCE = "every other run\nchanges one thing from it"
-
-
-@pytest.fixture
-def one_run(tmp_path: Path) -> FixtureSet:
-    return write_fixture_set(tmp_path / "fixture", count=1)
 
 
 def copy_templates(tmp_path: Path) -> Path:

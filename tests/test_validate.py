@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT
 
 
 def validate(tmp: Path, text: str, *extra: str) -> subprocess.CompletedProcess:
