@@ -8,16 +8,15 @@ from __future__ import annotations
 import difflib
 import math
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pipeline.cache import key_hash
 from pipeline.data_checks import check_path_data
-from pipeline.errors import EXPERIMENTS_DIR, ROOT, ConfigError  # noqa: F401  (re-exported)
+from pipeline.errors import EXPERIMENTS_DIR, PROFILES, ROOT, ConfigError  # noqa: F401  (re-exported)
 from pipeline.hub import check_config as check_hub
-from pipeline.inputs import check_files, check_memory, machine_memory, read_text
+from pipeline.inputs import check_files, check_memory, load_toml, machine_memory, read_text  # noqa: F401
 from pipeline.matrix_values import (  # noqa: F401  (merge, flatten, parse_sets: their old home)
     SESSION_SETS,
     expand_sweep,
@@ -32,7 +31,6 @@ from pipeline.tensorboard_logs import check_config as check_tensorboard
 from pipeline.validate import PROFILE_NAME, check_sections, check_values
 from pipeline.wandb_logs import check_config as check_wandb
 
-PROFILES = ("cpu", "gpu", "colab", "micro")
 # Sections whose values change speed but not what is learned: outside the identity hash.
 SPEED_SECTION = "speed"
 # Where logs and weights go (TensorBoard, the Hub) does not change what is learned either.
@@ -54,14 +52,6 @@ class Experiment:
     @property
     def config_hash(self) -> str:
         return config_hash(self.config)
-
-
-def load_toml(path: Path) -> dict[str, Any]:
-    text = read_text(path, ConfigError, "file not found", "a TOML file", "save it as UTF-8")
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML ({e})") from None
 
 
 def config_hash(config: dict[str, Any]) -> str:

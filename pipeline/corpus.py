@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from pipeline import corpus_sources as sources
 from pipeline import corpus_usage as usage
 from pipeline.cache import publish, write_json_atomic
-from pipeline.config import ROOT, ConfigError
 from pipeline.corpus_filters import FILTERS, Screen, unit_hash
 from pipeline.corpus_sources import COLUMNS
+from pipeline.errors import ROOT, ConfigError
 
 if TYPE_CHECKING:
     import datasets

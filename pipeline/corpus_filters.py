@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from typing import Any
 
-from pipeline.config import ConfigError
+from pipeline.errors import ConfigError
 
 # The order in which a file meets the filters; stats["filtered"] keeps it.
 FILTERS = (

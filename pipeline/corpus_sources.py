@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import re
-import socket
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,18 +19,16 @@ from email.message import Message
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
 
-from pipeline.config import ConfigError
 from pipeline.corpus_filters import decode
-from pipeline.inputs import read_regular, special_kind
+from pipeline.errors import ConfigError
+from pipeline.inputs import hub_reachable, read_regular, special_kind
 
 if TYPE_CHECKING:
     import datasets
 
 COLUMNS = ("repo_name", "path", "copies", "size", "content", "license")
 OFFLINE_HINT = 'use data.source = "installed" (the offline default), or "path" with a local copy'
-HUB_TIMEOUT_S = 3.0
 # A source file larger than this is no code a model learns from (a data dump, a minified
 # bundle): left out as unreadable, and never read whole. A .jsonl line likewise.
 MAX_FILE_BYTES = 16 << 20
@@ -243,20 +240,6 @@ def path_fingerprint(path: Path, pattern: str = "*.py") -> list[Any]:
 
 
 # ---- hub: datasets.load_dataset, with a clear error where the hub is out of reach ----
-
-
-def hub_reachable() -> bool:
-    """Fail in a few seconds rather than after load_dataset's ~25 s of retries."""
-    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
-        return True  # behind a proxy a direct connect proves nothing; let load_dataset try
-    from huggingface_hub import constants
-
-    url = urlparse(constants.ENDPOINT)
-    try:
-        socket.create_connection((url.hostname, url.port or 443), timeout=HUB_TIMEOUT_S).close()
-        return True
-    except OSError:
-        return False
 
 
 def _local(name: str) -> Path | None:

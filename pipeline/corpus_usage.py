@@ -318,7 +318,7 @@ PARTS = ("library", "doctests", "examples")
 
 def part_weights(data_cfg: dict[str, Any]) -> dict[str, float]:
     """The [data.parts] mixing weights (a missing part weighs 0)."""
-    from pipeline.config import ConfigError
+    from pipeline.errors import ConfigError
 
     parts = data_cfg.get("parts") or {}
     weights = {}

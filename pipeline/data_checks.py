@@ -24,7 +24,7 @@ def check_path_data(config: dict[str, Any]) -> list[str]:
     path = Path(str(data.get("path") or "")).expanduser()
     if data.get("source") != "path" or not data.get("path") or not path.exists():
         return []  # a missing path is pipeline.inputs.check_files' line
-    from pipeline.config import ConfigError
+    from pipeline.errors import ConfigError
     from pipeline.prompts import evaluation_prompts
 
     try:  # the corpus drops files that hold a prompt: counted the same way here
@@ -40,8 +40,8 @@ def check_path_data(config: dict[str, Any]) -> list[str]:
 
 
 def screen_folder(data: dict[str, Any], exclude: tuple[str, ...]) -> list[str]:
-    from pipeline.config import ConfigError
     from pipeline.corpus import SPLITS, Spool, checked, dedup, dropped, gather
+    from pipeline.errors import ConfigError
 
     try:
         screen, weights, dedup_on = checked(data, data["subset_seed"], exclude)

@@ -104,3 +104,24 @@ def environment() -> dict:
         "started_at": now(),
         "ended_at": None,
     }
+
+
+def running_beside(folder: Path) -> int:
+    """How many other experiments of this results folder are running now: their lock
+    (runner.experiment_lock) is held. The record keeps it, so a tokens/s measured beside
+    another run is read as such."""
+    import fcntl
+
+    count = 0
+    for lock in folder.parent.glob("*/.lock"):
+        if lock.parent == folder:
+            continue
+        try:
+            with open(lock) as f:
+                fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                fcntl.flock(f, fcntl.LOCK_UN)
+        except BlockingIOError:
+            count += 1
+        except OSError:
+            continue
+    return count

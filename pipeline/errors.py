@@ -12,6 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPERIMENTS_DIR = ROOT / "experiments"
+PROFILES = ("cpu", "gpu", "colab", "micro")  # the shipped profiles every command knows
 
 
 class ConfigError(ValueError):

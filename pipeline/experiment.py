@@ -20,14 +20,13 @@ from pipeline import wandb_logs
 from pipeline.cache import write_json_atomic
 from pipeline.config import ROOT, Experiment
 from pipeline.data import Data, prepare_data, stage
-from pipeline.environment import environment, is_main, main_process_first, now
+from pipeline.environment import environment, is_main, main_process_first, now, running_beside
 from pipeline.eta import MatrixEta, tokens_per_step
 from pipeline.evaluate import evaluation_section
 from pipeline.hub import push_experiment
 from pipeline.humaneval import evaluate_humaneval
 from pipeline.model import build_model, gpt2_config_values, parameter_breakdown
 from pipeline.model_card import write_card
-from pipeline.parallel import running_beside
 from pipeline.precision import choose_precision
 from pipeline.prompts import complete, evaluation_prompts, sample_summary
 from pipeline.record import (

@@ -21,8 +21,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from pipeline.config import ROOT
 from pipeline.corpus_usage import EXAMPLE_PACKAGES, example_versions, find_sdist, sdist_names
+from pipeline.errors import ROOT
 from pipeline.record import write_atomic
 
 DEFAULT_DEST = ROOT / "cache" / "downloads"

@@ -18,7 +18,7 @@ from typing import Any
 
 from pipeline import corpus_sources as sources
 from pipeline.cache import key_hash, publish, write_json_atomic
-from pipeline.config import ConfigError
+from pipeline.errors import ConfigError
 
 CODEPARROT = "huggingface-course/codeparrot-ds"  # -train and -valid
 DATA_ENV = "LAB_DATA"  # codeparrot-ds (the default: the hub where reachable) | offline

@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import errno
 import os
+import socket
 import stat
+import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
+from pipeline.errors import ConfigError
 from pipeline.validate import _get
 
 MAX_TEXT_BYTES = 64 << 20  # a config, a prompts file or a record: far larger is no such file
@@ -173,8 +177,6 @@ def _hub_tokenizer_available(repo_id: str) -> bool:
         return True
     if constants.HF_HUB_OFFLINE:
         return False
-    from pipeline.corpus_sources import hub_reachable
-
     return hub_reachable()
 
 
@@ -199,3 +201,28 @@ def _utf8_start(path: Any, size: int = 1 << 16) -> bool:
     except UnicodeDecodeError as e:
         return e.start >= len(head) - 3
     return True
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    text = read_text(path, ConfigError, "file not found", "a TOML file", "save it as UTF-8")
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML ({e})") from None
+
+
+HUB_TIMEOUT_S = 3.0
+
+
+def hub_reachable() -> bool:
+    """Fail in a few seconds rather than after load_dataset's ~25 s of retries."""
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True  # behind a proxy a direct connect proves nothing; let load_dataset try
+    from huggingface_hub import constants
+
+    url = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or 443), timeout=HUB_TIMEOUT_S).close()
+        return True
+    except OSError:
+        return False

@@ -52,7 +52,7 @@ def parse_sets(items: list[str]) -> dict[str, Any]:
             or not key
             or not all(re.fullmatch(r"[A-Za-z0-9_-]+", k) for k in key.split("."))
         ):
-            from pipeline.config import ConfigError  # config imports this module
+            from pipeline.errors import ConfigError  # config imports this module
 
             raise ConfigError(
                 f"--set {item!r}: expected KEY=VALUE with a dotted key, e.g. --set data.path=src"

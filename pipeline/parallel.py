@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import Experiment
-from pipeline.environment import JOBS_VARIABLE
+from pipeline.environment import JOBS_VARIABLE, running_beside  # noqa: F401  (its old home)
 
 AUTO = "auto"
 
@@ -131,24 +131,3 @@ def read_rows(experiments: list[Experiment], results: Path) -> list[dict[str, An
                          "eval_loss": None, "perplexity": None, "bits_per_byte": None,
                          "error": f"no record: {e}"})  # fmt: skip
     return rows
-
-
-def running_beside(folder: Path) -> int:
-    """How many other experiments of this results folder are running now: their lock
-    (runner.experiment_lock) is held. The record keeps it, so a tokens/s measured beside
-    another run is read as such."""
-    import fcntl
-
-    count = 0
-    for lock in folder.parent.glob("*/.lock"):
-        if lock.parent == folder:
-            continue
-        try:
-            with open(lock) as f:
-                fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
-                fcntl.flock(f, fcntl.LOCK_UN)
-        except BlockingIOError:
-            count += 1
-        except OSError:
-            continue
-    return count

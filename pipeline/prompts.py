@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import ROOT, ConfigError, load_toml
+from pipeline.errors import ROOT, ConfigError
+from pipeline.inputs import load_toml
 
 # A prompt past this cannot fit any context the config allows (32,768 tokens) and is only
 # costly: the report highlights every prompt into its HTML (a 10 MB one took minutes).

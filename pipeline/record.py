@@ -21,7 +21,6 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 # write_atomic, FILE_MODE and json_safe are imported from here by older callers (fetch.py)
 from pipeline.cache import FILE_MODE, json_safe, write_atomic, write_json_atomic  # noqa: F401
-from pipeline.config import Experiment
 from pipeline.inputs import read_text
 from pipeline.record_types import check_types, too_deep
 from pipeline.secrets import redact_all
@@ -321,7 +320,7 @@ class Record(TypedDict):
     sweep: NotRequired[Sweep]  # only for a member of a sweep (a matrix entry that lists values)
 
 
-def new_record(exp: Experiment, environment: Environment) -> Record:
+def new_record(exp: Any, environment: Environment) -> Record:  # exp: a config.Experiment
     """A record for an experiment that has not run yet: failed until a stage says otherwise."""
     record: Record = {
         "schema": SCHEMA_VERSION,

@@ -17,7 +17,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import ConfigError
+from pipeline.errors import ConfigError
 from pipeline.eta import EVAL_SPEEDUP, plan
 from pipeline.model import analytic_parameters, gpt2_config_values
 from pipeline.parallel import cores

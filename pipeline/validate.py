@@ -289,7 +289,7 @@ def check_sections(base: dict[str, Any], delta: dict[str, Any], where: str = "")
 
 
 def _per_profile(value: Any) -> list[str]:
-    from pipeline.config import EXPERIMENTS_DIR, PROFILES
+    from pipeline.errors import EXPERIMENTS_DIR, PROFILES
 
     if not isinstance(value, dict):
         return [f"profile must be a table of profiles (profile.cpu.<key> = ...), got {value!r}"]

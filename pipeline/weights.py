@@ -26,7 +26,7 @@ def weights_folder(record: dict[str, Any], results: Path) -> Path | None:
     """The record's weights folder: absolute as stored, else under the results folder. Older
     records say "results/<name>/model" (from the project root): their last two parts under the
     results folder, wherever it is now, else the path from the project root."""
-    from pipeline.config import ROOT
+    from pipeline.errors import ROOT
 
     stored = record.get("weights")
     if not stored:

@@ -13,7 +13,7 @@ import threading
 import time
 from pathlib import Path
 
-from pipeline.config import EXPERIMENTS_DIR, ROOT, ConfigError
+from pipeline.errors import EXPERIMENTS_DIR, ROOT, ConfigError
 
 from .load import ReportError, ReportInputError, default_profile
 

@@ -17,7 +17,7 @@ from typing import Any
 from markupsafe import Markup
 
 from pipeline.cache import FILE_MODE, write_atomic
-from pipeline.config import ROOT
+from pipeline.errors import ROOT
 
 from .context import build_context
 from .figures import Figures

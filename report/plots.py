@@ -19,24 +19,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import FancyBboxPatch  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
-STYLE = {
-    "svg.hashsalt": "codegen-report",  # stable ids inside the SVG
-    "svg.fonttype": "none",  # text as <text>: small files, fast to draw, selectable
-    "font.family": "DejaVu Sans",
-    "font.size": 8,
-    "axes.titlesize": 9,
-    "axes.labelsize": 8,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "axes.grid": True,
-    "grid.color": "#e3e3e3",
-    "grid.linewidth": 0.6,
-    "legend.frameon": False,
-    "legend.fontsize": 7.5,
-    "lines.linewidth": 1.4,
-    "figure.dpi": 100,
-}
-WIDE = 6.7  # inches: the text width of an A4 page with 2 cm margins
+from .plot_style import STYLE, WIDE  # noqa: E402  (shared with sweep_plots)
+from .plot_style import plain as _plain
 
 
 def svg(name: str, data: tuple[Any, ...], options: dict[str, Any] | None = None) -> str:
@@ -47,10 +31,6 @@ def svg(name: str, data: tuple[Any, ...], options: dict[str, Any] | None = None)
     fig.savefig(buf, format="svg", metadata={"Date": None})  # no Date: reproducible bytes
     plt.close(fig)
     return buf.getvalue()
-
-
-def _plain(x: float, _pos: int) -> str:
-    return f"{x:g}"
 
 
 # --- per experiment --------------------------------------------------------------------------

@@ -9,7 +9,8 @@ from typing import Any
 import matplotlib.pyplot as plt
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
-from .plots import WIDE, _plain
+from .plot_style import WIDE
+from .plot_style import plain as _plain
 
 
 def sweep_effects(

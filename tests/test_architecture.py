@@ -25,18 +25,23 @@ HEAVY = {"torch", "transformers", "accelerate"}
 TORCH_FREE = (
     "pipeline.__main__",  # the CLI: `list` and `validate` answer in a second
     "pipeline.cache",
+    "pipeline.data_checks",  # validate's data checks; the corpus only inside the function
     "pipeline.config",  # the report resolves the matrix through it
     "pipeline.environment",
     "pipeline.errors",  # the leaf
     "pipeline.eta",  # held by the runner; transformers only where a Trainer runs
     "pipeline.hub",
     "pipeline.inputs",
+    "pipeline.matrix_values",  # --set and sweeps
     "pipeline.model",  # PRESETS: validation and the report read them
     "pipeline.parallel",  # plans, prints and waits until the workers start
     "pipeline.passk",
     "pipeline.record",  # the record's schema: report/ reads records through it
+    "pipeline.record_types",  # the checks of a record read from disk
     "pipeline.requirements",  # says what is missing before anything heavy is imported
+    "pipeline.run_folders",  # where a matrix's results and report go
     "pipeline.runner",  # `list` uses is_current; one experiment's run is pipeline.experiment
+    "pipeline.secrets",  # redaction of what a record holds
     "pipeline.tensorboard_logs",
     "pipeline.tokenizer",  # validate imports PRE_TOKENIZERS from it
     "pipeline.validate",
@@ -44,6 +49,7 @@ TORCH_FREE = (
 )
 # The third-party packages report/ may import (it renders; it never trains).
 REPORT_PACKAGES = {
+    "bleach",  # nbconvert's own sanitizer: the notebooks' markdown HTML, record text escaped
     "jinja2",
     "markupsafe",
     "matplotlib",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.parallel import running_beside
+from pipeline.environment import running_beside
 from pipeline.runner import experiment_lock
 from report.outputs import make_report
 from tests.fixtures.records import write_fixture_set
