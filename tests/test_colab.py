@@ -89,10 +89,14 @@ def test_notebook_runs_the_micro_matrix_from_a_local_clone(tmp_path, monkeypatch
     assert "<svg" in figure["image/svg+xml"]
 
     download_text, _ = outputs(nb, "download")
-    assert f"report: {lab / 'build' / 'report.pdf'}" in download_text
-    with zipfile.ZipFile(lab / "build" / "records.zip") as z:
-        assert sorted(z.namelist()) == ["results/baseline/record.json", "results/lr-x4/record.json"]
-    assert list((lab / "results" / "baseline" / "runs").glob("events.out.tfevents.*"))
+    # another matrix and profile than the default: the run's own folders (issue 23)
+    (build,) = lab.glob("build-*")
+    (results,) = lab.glob("results-*")
+    assert f"report: {build / 'report.pdf'}" in download_text
+    with zipfile.ZipFile(build / "records.zip") as z:
+        names = sorted(z.namelist())
+    assert [n.split("/", 1)[1] for n in names] == ["baseline/record.json", "lr-x4/record.json"]
+    assert list((results / "baseline" / "runs").glob("events.out.tfevents.*"))
 
 
 def test_colab_profile_fits_a_t4():

@@ -175,7 +175,7 @@ def test_a_successful_push_is_recorded_and_the_matrix_goes_on(tmp_path, monkeypa
     experiments = load_matrix("micro", matrix_file=tmp_path / "m.toml", check_training_args=False)
     results = tmp_path / "results"
 
-    def trained(exp, record, results, cache):  # the stages' outcome, without training
+    def trained(exp, record, results, cache, eta=None):  # the stages' outcome, without training
         done = minimal(name=exp.name, config_hash=exp.config_hash, weights=f"{exp.name}/model")
         record.update({k: v for k, v in done.items() if k not in ("config", "environment")})
         write_weights(results / exp.name / "model", exp.config_hash)

@@ -341,9 +341,12 @@ def test_a_long_run_needs_lab_max_hours(monkeypatch, capsys):
 
 
 def test_the_cli_stops_a_course_run_on_a_cpu_before_any_work(tmp_path, monkeypatch, capsys):
+    from pipeline import inputs
     from pipeline.__main__ import main
 
     monkeypatch.delenv("LAB_MAX_HOURS", raising=False)
+    # as on a box that reaches the hub: the course tokenizer passes validation, the time does not
+    monkeypatch.setattr(inputs, "_hub_tokenizer_available", lambda repo_id: True)
     code = main([
         "--profile", "course", "--results", str(tmp_path / "results"),
         "--cache", str(tmp_path / "cache"), "experiment", "baseline",
@@ -351,7 +354,8 @@ def test_the_cli_stops_a_course_run_on_a_cpu_before_any_work(tmp_path, monkeypat
     assert code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: this run would take about ") and "LAB_MAX_HOURS=" in err
-    assert not (tmp_path / "cache").exists()  # no download, no data stage
+    cache = tmp_path / "cache"  # the writability check may make the folder: nothing in it
+    assert not cache.exists() or not any(cache.iterdir())  # no download, no data stage
 
 
 def test_the_report_says_when_a_run_fell_back():
