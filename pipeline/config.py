@@ -13,10 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.cache import key_hash
-from pipeline.data_checks import check_path_data
 from pipeline.errors import EXPERIMENTS_DIR, PROFILES, ROOT, ConfigError  # noqa: F401  (re-exported)
-from pipeline.hub import check_config as check_hub
-from pipeline.inputs import check_files, check_memory, load_toml, machine_memory, read_text  # noqa: F401
+from pipeline.inputs import load_toml
 from pipeline.matrix_values import (  # noqa: F401  (merge, flatten, parse_sets: their old home)
     SESSION_SETS,
     expand_sweep,
@@ -27,9 +25,8 @@ from pipeline.matrix_values import (  # noqa: F401  (merge, flatten, parse_sets:
     sweep_label,
     use_sets,
 )
-from pipeline.tensorboard_logs import check_config as check_tensorboard
-from pipeline.validate import PROFILE_NAME, check_sections, check_values
-from pipeline.wandb_logs import check_config as check_wandb
+from pipeline.rules import check_rules
+from pipeline.validate import PROFILE_NAME, check_sections, validate
 
 # Sections whose values change speed but not what is learned: outside the identity hash.
 SPEED_SECTION = "speed"
@@ -74,7 +71,12 @@ def profile_config(profile: str, experiments_dir: Path = EXPERIMENTS_DIR) -> dic
     errors += [f"profiles/{profile}.toml: {e}" for e in check_sections(defaults, delta)]
     if errors:
         raise ConfigError("; ".join(errors))
-    return merge(defaults, delta)
+    config = merge(defaults, delta)
+    own = flatten(delta)  # a profile's wrong value is said once, not once per experiment
+    errors = [f"profiles/{profile}.toml: {e}" for e in check_rules(config) if e.split()[0] in own]
+    if errors:
+        raise ConfigError("\n".join(errors))
+    return config
 
 
 def load_matrix(
@@ -90,10 +92,6 @@ def load_matrix(
     the report only needs names and overrides. sets: --set values, over every experiment
     (None: the command line's, SESSION_SETS)."""
     base = profile_config(profile, experiments_dir)
-    defaults = load_toml(experiments_dir / "defaults.toml")
-    errors = type_errors(defaults, base, f"profiles/{profile}.toml")
-    if errors:
-        raise ConfigError("\n".join(errors))
     matrix = load_toml(matrix_file or experiments_dir / "matrix.toml")
     if not matrix:
         raise ConfigError(
@@ -136,11 +134,8 @@ def load_matrix(
             errors += unknown_keys(base, member_entry, f"experiment {member!r}")
             config = merge(base, member_entry)
             path_keywords_default(config, profile_delta, member_entry)
-            problems = type_errors(defaults, config) + validate(config, check_training_args)
-            problems += check_hub(config, member, check_training_args)  # [hub], [logging]
-            problems += check_tensorboard(config, check_training_args)
-            problems += check_wandb(config, check_training_args)
-            errors += [f"experiment {member!r}: {e}" for e in first_per_key(problems)]
+            problems = validate(config, member, check_training_args)
+            errors += [f"experiment {member!r}: {e}" for e in problems]
             text = " ".join(filter(None, [description, swept and f"({sweep_label(swept)})"]))
             overrides = {k: v for k, v in flatten(member_entry).items() if k not in flatten(sets)}
             sweep_of = name if swept else ""
@@ -185,135 +180,6 @@ def unknown_keys(base: dict[str, Any], delta: dict[str, Any], where: str) -> lis
         suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
         errors.append(f"{where}: unknown key {key!r}{suggestion}")
     return errors
-
-
-def _positive(
-    config: dict[str, Any], dotted: str, errors: list[str], integer: bool = False
-) -> None:
-    section, key = dotted.split(".")
-    value = config.get(section, {}).get(key)
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if integer:
-        ok = ok and float(value).is_integer()
-    if not ok or value <= 0:
-        kind = "a positive whole number" if integer else "a positive number"
-        errors.append(f"{dotted} must be {kind}, got {value!r}")
-
-
-def validate(config: dict[str, Any], check_training_args: bool = True) -> list[str]:
-    """Check values that would otherwise fail minutes into a run. Returns error strings."""
-    from pipeline.model import MODEL_FIELDS, PRESETS  # torch-free module
-
-    errors: list[str] = []
-    training = config.get("training", {})
-    for key in ("learning_rate",):
-        _positive(config, f"training.{key}", errors)
-    for key in ("max_steps", "per_device_train_batch_size", "per_device_eval_batch_size"):
-        _positive(config, f"training.{key}", errors, integer=True)
-    for key in ("gradient_accumulation_steps", "eval_steps", "logging_steps", "save_steps"):
-        _positive(config, f"training.{key}", errors, integer=True)
-    optim = training.get("optim")
-    valid_optims = optimizer_names() if check_training_args else []
-    if valid_optims and optim not in valid_optims:
-        errors.append(
-            f"training.optim {optim!r} is not a TrainingArguments optimizer; valid: "
-            + ", ".join(valid_optims)
-        )
-    names = training_argument_names() if check_training_args else set()
-    unknown = sorted(set(training) - names - LOCAL_TRAINING_KEYS) if names else []
-    for key in unknown:
-        hint = difflib.get_close_matches(key, sorted(training_argument_names()), n=1)
-        suggestion = f" (did you mean 'training.{hint[0]}'?)" if hint else ""
-        errors.append(f"unknown key 'training.{key}': not a TrainingArguments field{suggestion}")
-    preset = config.get("model", {}).get("preset")
-    if preset not in PRESETS:
-        errors.append(f"model.preset {preset!r} is unknown; choose one of {', '.join(PRESETS)}")
-    for key in sorted(set(config.get("model", {})) - {"preset", *MODEL_FIELDS}):
-        hint = difflib.get_close_matches(key, MODEL_FIELDS, n=1)
-        suggestion = f" (did you mean 'model.{hint[0]}'?)" if hint else ""
-        errors.append(
-            f"unknown key 'model.{key}'{suggestion}; [model] takes preset and "
-            + ", ".join(MODEL_FIELDS)
-        )
-    mode = config.get("chunking", {}).get("mode")
-    if mode not in ("packed", "course"):
-        errors.append(f"chunking.mode {mode!r} is unknown; choose 'packed' or 'course'")
-    source = config.get("data", {}).get("source")
-    if source not in ("installed", "hub", "path"):
-        errors.append(f"data.source {source!r} is unknown; choose 'installed', 'hub' or 'path'")
-    if source == "path" and not config["data"].get("path"):
-        errors.append(
-            "data.source is 'path' but data.path is empty: name a folder, .jsonl or .parquet"
-        )
-    vf = config.get("data", {}).get("valid_fraction")
-    if not isinstance(vf, int | float) or isinstance(vf, bool) or not 0 < vf < 1:
-        errors.append(f"data.valid_fraction must be between 0 and 1, got {vf!r}")
-    errors += check_values(config, check_training_args)
-    if check_training_args:  # the pipeline's side: the report never reads these inputs
-        errors += check_files(config)
-    if check_training_args and not any(e.startswith("data.") for e in errors):
-        errors += check_path_data(config)  # a folder too small for the config, found now
-    if check_training_args and not errors:  # only a config that is otherwise right is sized
-        errors += check_memory(config, machine_memory())
-    return errors
-
-
-def type_errors(defaults: dict[str, Any], config: dict[str, Any], where: str = "") -> list[str]:
-    """A value whose default is a boolean must be one (the string "false" is true to Python),
-    and one whose default is a number must be a number: caught here for every key, including
-    keys this module has no specific check for."""
-    resolved = flatten(config)
-    errors = []
-    for key, default in flatten(defaults).items():
-        if key not in resolved or key in TYPE_EXCEPTIONS:
-            continue
-        value, prefix = resolved[key], f"{where}: " if where else ""
-        if isinstance(default, bool) and not isinstance(value, bool):
-            errors.append(
-                f"{prefix}{key} must be true or false (a TOML boolean, no quotes), got {value!r}"
-            )
-        elif isinstance(default, int | float) and not isinstance(default, bool):
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                errors.append(f"{prefix}{key} must be a number, got {value!r}")
-        elif isinstance(default, str) and not isinstance(value, str):
-            errors.append(f"{prefix}{key} must be a string, got {value!r}")
-    return errors
-
-
-def first_per_key(errors: list[str]) -> list[str]:
-    """One message per key (messages start with the key): the type check and the range check
-    may both flag the same value."""
-    seen: dict[str, str] = {}
-    for e in errors:
-        word = e.split(" ", 1)[0]
-        seen.setdefault(e if word == "unknown" else word, e)
-    return list(seen.values())
-
-
-# speed.bf16 is true, false or "auto" (checked in pipeline.validate).
-TYPE_EXCEPTIONS = {"speed.bf16"}
-
-
-# Keys under [training] that the pipeline uses itself rather than passing to TrainingArguments.
-LOCAL_TRAINING_KEYS = {"max_eval_samples", "time_budget_s"}
-
-
-def optimizer_names() -> list[str]:
-    try:
-        from transformers.training_args import OptimizerNames
-    except ImportError:  # the report's environment need not have transformers
-        return []
-    return [o.value for o in OptimizerNames]
-
-
-def training_argument_names() -> set[str]:
-    try:
-        import dataclasses
-
-        from transformers import TrainingArguments
-    except ImportError:
-        return set()
-    return {f.name for f in dataclasses.fields(TrainingArguments)}
 
 
 def select(experiments: list[Experiment], name: str) -> Experiment:

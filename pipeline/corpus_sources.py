@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import re
-import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import Message
@@ -20,9 +19,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipeline.arrow_batches import arrow_batches
 from pipeline.corpus_filters import decode
 from pipeline.errors import ConfigError
-from pipeline.inputs import hub_reachable, read_regular, special_kind
+from pipeline.inputs import hub_reachable, path_problem, read_regular
 
 if TYPE_CHECKING:
     import datasets
@@ -118,19 +118,10 @@ def folder_files(root: Path) -> list[Path]:
 
 
 def resolve_path(value: str) -> Path:
-    path = Path(value).expanduser()
-    if not value or not path.exists():
-        raise ConfigError(
-            f"data.path {value!r} not found: name a folder of .py files, a .jsonl or a .parquet file"
-        )
-    if path.is_file() and path.suffix.lower() not in (".jsonl", ".parquet"):
-        raise ConfigError(f"data.path {value!r}: expected a folder, a .jsonl or a .parquet file")
-    if not path.is_dir() and not stat.S_ISREG(path.stat().st_mode):
-        # a FIFO would block the data stage for ever; a link to /dev/zero would never end
-        raise ConfigError(
-            f"data.path {value!r} is {special_kind(path.stat().st_mode)}, not a regular file"
-        )
-    return path
+    problem = path_problem(value)
+    if problem:
+        raise ConfigError(problem)
+    return Path(value).expanduser()
 
 
 def path_files(path: Path) -> list[SourceFile]:
@@ -290,7 +281,8 @@ def hub_rows(ds: datasets.Dataset, repo_name: str) -> Iterator[dict[str, Any]]:
     """Rows of a hub split in codeparrot-ds's columns (the index is the default path)."""
     columns = [c for c in COLUMNS if c in ds.column_names]
     index = 0
-    for batch in ds.select_columns(columns).iter(batch_size=1000):
+    for table in arrow_batches(ds, columns, 1000):  # plain reads: RSS stays flat
+        batch = table.to_pydict()
         for i in range(len(batch["content"])):
             yield table_row({c: batch[c][i] for c in columns}, repo_name, index)
             index += 1

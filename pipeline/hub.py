@@ -10,14 +10,12 @@ still counts as complete and its folder stays as it is (upload_folder only reads
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-# The Hub's repo ids: "namespace/name", letters, digits, '-', '_', '.' (no '--' or '..').
-REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+from pipeline.rules import get, repo_problem
 
 
 def repo_for(hub_cfg: dict[str, Any], name: str) -> str:
@@ -26,35 +24,23 @@ def repo_for(hub_cfg: dict[str, Any], name: str) -> str:
     return str(hub_cfg.get("repo_id", "")).replace("{name}", name)
 
 
-def check_config(config: dict[str, Any], name: str = "name", need_token: bool = True) -> list[str]:
-    """[hub] problems, before any work: one message each. need_token=False skips the token
-    look-up (the report resolves the matrix too, and never pushes)."""
-    hub = config.get("hub")
-    if not isinstance(hub, dict):
-        return [f"hub must be a table, got {hub!r}"]
-    errors = []
-    for key in ("push", "private"):
-        if not isinstance(hub.get(key), bool):
-            # A string "false" is true to Python: it would upload the weights.
-            errors.append(
-                f"hub.{key} must be true or false (a TOML boolean, no quotes), got {hub.get(key)!r}"
-            )
-    if not isinstance(hub.get("repo_id"), str):
-        return [*errors, f"hub.repo_id must be a string, got {hub.get('repo_id')!r}"]
-    if hub.get("push") is not True:
-        return errors
-    repo = repo_for(hub, name)
-    if not REPO_ID.fullmatch(repo) or ".." in repo or "--" in repo:
-        errors.append(
-            f"hub.push is true but hub.repo_id {hub['repo_id']!r} is not a Hub repo id like "
-            '"user/name" (or "user/codegen-{name}" for one repository per experiment)'
-        )
-    elif need_token and token() is None:
-        errors.append(
+def check_config(config: dict[str, Any], name: str = "name") -> list[str]:
+    """What a push needs beyond its values (pipeline.rules checks those): the experiment's own
+    repo id, and a token, looked up before any work."""
+    if get(config, "hub.push") is not True or not isinstance(get(config, "hub.repo_id"), str):
+        return []
+    repo_id = config["hub"]["repo_id"]
+    if repo_problem(repo_id):
+        return []  # wrong whatever the name: pipeline.rules says so once
+    problem = repo_problem(repo_id, name)  # {name} replaced by this experiment's name
+    if problem:
+        return [problem]
+    if token() is None:
+        return [
             "hub.push is true but no Hugging Face token is set: run `hf auth login` or set "
             "HF_TOKEN (or set hub.push = false)"
-        )
-    return errors
+        ]
+    return []
 
 
 def token() -> str | None:
@@ -142,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("repo_id", help='"user/name"')
     p.add_argument("--public", action="store_true", help="create a new repository public")
     args = p.parse_args(argv)
-    problems = check_config({"hub": {"push": True, "private": True, "repo_id": args.repo_id}})
+    problems = [p for p in [repo_problem(args.repo_id)] if p]
     if not args.folder.is_dir():
         problems.insert(0, f"{args.folder}: no such folder")
     if problems:

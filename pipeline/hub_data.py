@@ -23,7 +23,6 @@ from pipeline.errors import ConfigError
 CODEPARROT = "huggingface-course/codeparrot-ds"  # -train and -valid
 DATA_ENV = "LAB_DATA"  # codeparrot-ds (the default: the hub where reachable) | offline
 DATA_CHOICES = ("codeparrot-ds", "offline")
-FALLBACKS = ("installed", "")  # "": no stand-in, a run without the hub stops (the course profile)
 SHUFFLE_BUFFER = 1000  # files held while streaming: a stream's first n files are not a sample
 STREAM_VERSION = 1  # bump when a change here changes what a streamed copy holds
 MARKER = "stream.json"  # written last: a folder without it is no cache entry
@@ -98,8 +97,6 @@ def fall_back(
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """The profile's other settings on the fallback source, and the one line that says so."""
     fallback = data_cfg.get("fallback", "installed")
-    if fallback not in FALLBACKS:
-        raise ConfigError(f"data.fallback {fallback!r} is unknown; choose 'installed' or ''")
     wanted = info["corpus"]
     if not fallback:
         raise ConfigError(

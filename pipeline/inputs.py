@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from pipeline.errors import ConfigError
-from pipeline.validate import _get
+from pipeline.rules import get as _get
 
 MAX_TEXT_BYTES = 64 << 20  # a config, a prompts file or a record: far larger is no such file
 
@@ -135,14 +135,10 @@ def check_files(config: dict[str, Any]) -> list[str]:
     errors: list[str] = []
     data = config.get("data") or {}
     if data.get("source") == "path" and isinstance(data.get("path"), str) and data["path"]:
+        problem = path_problem(data["path"])
         path = Path(data["path"]).expanduser()
-        if not path.exists():
-            errors.append(f"data.path {data['path']!r} not found")
-        elif path.is_file() and path.suffix.lower() not in (".jsonl", ".parquet"):
-            errors.append(f"data.path {data['path']!r}: expected a folder, a .jsonl or a .parquet")
-        elif not path.is_dir() and not stat.S_ISREG(path.stat().st_mode):
-            kind = special_kind(path.stat().st_mode)  # a FIFO would block the check itself
-            errors.append(f"data.path {data['path']!r} is {kind}, not a regular file")
+        if problem:
+            errors.append(problem)
         elif path.is_dir() and not _has_python(path):
             errors.append(f"data.path {data['path']!r} has no .py files (hidden folders skipped)")
         elif path.suffix.lower() == ".jsonl" and not _utf8_start(path):
@@ -162,6 +158,20 @@ def check_files(config: dict[str, Any]) -> list[str]:
                 "folder, or set it to '' to train one offline"
             )
     return errors
+
+
+def path_problem(value: str) -> str | None:
+    """What is wrong with data.path as a place to read: checked before any work, and again
+    where the data stage opens it (it may have gone since)."""
+    path = Path(value).expanduser()
+    if not value or not path.exists():
+        return f"data.path {value!r} not found: name a folder of .py files, a .jsonl or a .parquet file"
+    if path.is_file() and path.suffix.lower() not in (".jsonl", ".parquet"):
+        return f"data.path {value!r}: expected a folder, a .jsonl or a .parquet file"
+    if not path.is_dir() and not stat.S_ISREG(path.stat().st_mode):
+        # a FIFO would block the data stage for ever; a link to /dev/zero would never end
+        return f"data.path {value!r} is {special_kind(path.stat().st_mode)}, not a regular file"
+    return None
 
 
 def _hub_tokenizer_available(repo_id: str) -> bool:

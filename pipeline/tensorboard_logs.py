@@ -41,15 +41,12 @@ def restore_runs(folder: Path) -> None:
         previous.rename(folder / RUNS_DIR)
 
 
-def check_config(config: dict[str, Any], check_installed: bool = True) -> list[str]:
-    """logging.tensorboard must be a boolean, and tensorboard importable when it is on (else the
-    Trainer would fail at its start, after the data stage)."""
-    value = (config.get("logging") or {}).get("tensorboard")
-    if not isinstance(value, bool):
-        return [
-            f"logging.tensorboard must be true or false (a TOML boolean, no quotes), got {value!r}"
-        ]
-    if value and check_installed and importlib.util.find_spec("tensorboard") is None:
+def check_config(config: dict[str, Any]) -> list[str]:
+    """tensorboard importable when it is on (else the Trainer would fail at its start, after
+    the data stage); the value itself follows pipeline.rules."""
+    if (config.get("logging") or {}).get("tensorboard") is not True:
+        return []
+    if importlib.util.find_spec("tensorboard") is None:
         return [
             "logging.tensorboard is true but tensorboard is not installed: pip install "
             "tensorboard (requirements.txt pins it), or set [logging] tensorboard = false"

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
-from pipeline.config import LOCAL_TRAINING_KEYS
 from pipeline.evaluate import key_token_ids
+from pipeline.rules import LOCAL_TRAINING_KEYS
 
 
 def collate(features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:

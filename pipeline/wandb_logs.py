@@ -16,30 +16,18 @@ from pathlib import Path
 from typing import Any
 
 WANDB_DIR = "wandb"
-MODES = ("offline", "online")
 INSTALL = "pip install -r requirements-wandb.txt"
 
 
-def check_config(config: dict[str, Any], check_installed: bool = True) -> list[str]:
-    """[logging] wandb (a boolean), wandb_mode and wandb_project; wandb importable when on
-    (else the Trainer would fail at its start, after the data stage)."""
-    logging = config.get("logging") or {}
-    on, mode, project = (logging.get(k) for k in ("wandb", "wandb_mode", "wandb_project"))
-    errors = []
-    if not isinstance(on, bool):
-        errors.append(
-            f"logging.wandb must be true or false (a TOML boolean, no quotes), got {on!r}"
-        )
-    if mode not in MODES:
-        errors.append(f"logging.wandb_mode {mode!r} is unknown; choose one of {', '.join(MODES)}")
-    if not isinstance(project, str) or not project.strip():
-        errors.append(f"logging.wandb_project must be a non-empty string, got {project!r}")
-    if on is True and check_installed and importlib.util.find_spec("wandb") is None:
-        errors.append(
+def check_config(config: dict[str, Any]) -> list[str]:
+    """wandb importable when it is on (else the Trainer would fail at its start, after the data
+    stage); the values themselves follow pipeline.rules."""
+    if wandb_on(config) and importlib.util.find_spec("wandb") is None:
+        return [
             f"logging.wandb is true but wandb is not installed: {INSTALL}, "
             "or set [logging] wandb = false"
-        )
-    return errors
+        ]
+    return []
 
 
 def wandb_on(config: dict[str, Any]) -> bool:

@@ -43,7 +43,8 @@ TORCH_FREE = (
     "pipeline.runner",  # `list` uses is_current; one experiment's run is pipeline.experiment
     "pipeline.secrets",  # redaction of what a record holds
     "pipeline.tensorboard_logs",
-    "pipeline.tokenizer",  # validate imports PRE_TOKENIZERS from it
+    "pipeline.rules",  # every key's rule: validation and the docs read the table
+    "pipeline.tokenizer",  # cache keys and PRE_TOKENIZERS; tokenizers is imported when used
     "pipeline.validate",
     "pipeline.weights",
 )

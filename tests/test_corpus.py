@@ -12,7 +12,7 @@ import pytest
 
 from pipeline import corpus, corpus_sources
 from pipeline import corpus_filters as cf
-from pipeline.config import ConfigError, profile_config
+from pipeline.config import ConfigError, load_matrix, profile_config
 from pipeline.corpus import COLUMNS, build_corpus
 
 STATS_KEYS = {
@@ -161,9 +161,13 @@ def test_random_drops_are_seeded_per_file():
         {"dedup": "no"},
     ],
 )
-def test_bad_filter_values(filters, tmp_path):
-    with pytest.raises(ConfigError, match="data.filters"):
-        build_corpus(folder_cfg(tmp_path, filters=filters), tmp_path / "cache")
+def test_bad_filter_values(filters):
+    from pipeline.rules import check_rules
+
+    cfg = load_matrix("micro", check_training_args=False)[0].config
+    cfg["data"]["filters"].update(filters)
+    (problem,) = check_rules(cfg)  # refused before any work, not at the data stage
+    assert problem.startswith(f"data.filters.{next(iter(filters))} must be ")
 
 
 # ---- split, dedup, subsets ----
@@ -470,8 +474,13 @@ def test_missing_local_hub_folder(tmp_path):
     one_line_error(cfg, tmp_path / "c", "not found")
 
 
-def test_unknown_source(tmp_path):
-    one_line_error(data_cfg(source="ftp"), tmp_path / "c", "data.source 'ftp' is unknown")
+def test_unknown_source():
+    from pipeline.rules import check_rules
+
+    cfg = load_matrix("micro", check_training_args=False)[0].config
+    cfg["data"]["source"] = "ftp"
+    (problem,) = check_rules(cfg)
+    assert problem.startswith("data.source 'ftp' is unknown; choose one of ")
 
 
 def test_hub_dataset_with_both_splits_and_only_content(tmp_path):

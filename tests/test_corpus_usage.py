@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import tarfile
 from collections import Counter
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from pipeline import corpus, corpus_usage, fetch
-from pipeline.config import ConfigError
+from pipeline.config import ConfigError, load_matrix
 from pipeline.corpus import Candidate, build_corpus, weigh
 from pipeline.corpus_filters import Screen, unit_hash
 from tests.test_corpus import data_cfg, write_tree
@@ -274,9 +275,11 @@ def test_weights_repeat_and_thin_each_part():
         ({"library": 1, "doctest": 1}, "unknown key 'data.parts.doctest'"),
     ],
 )
-def test_bad_weights(parts, match):
-    with pytest.raises(ConfigError, match=match):
-        corpus_usage.part_weights({"parts": parts})
+def test_bad_weights(parts, match, tmp_path):
+    table = ", ".join(f"{k} = {json.dumps(v)}" for k, v in parts.items())
+    (tmp_path / "m.toml").write_text(f'[x]\ndata.source = "installed"\ndata.parts = {{{table}}}\n')
+    with pytest.raises(ConfigError, match=match):  # before any work
+        load_matrix("micro", matrix_file=tmp_path / "m.toml", check_training_args=False)
 
 
 def test_prompt_text_in_a_file_drops_it(tmp_path):

@@ -14,6 +14,7 @@ import pytest
 from pipeline.config import config_hash, load_matrix, merge
 from pipeline.hub import check_config, push_experiment, repo_for
 from pipeline.record import read_record, write_record
+from pipeline.rules import check_rules
 from tests.conftest import ROOT
 from tests.test_record import minimal
 
@@ -24,19 +25,30 @@ def hub(**values) -> dict:
     return {"hub": {"push": False, "repo_id": "", "private": True, **values}}
 
 
+def hub_problems(name: str = "name", **values) -> list[str]:
+    cfg = merge(load_matrix("micro", check_training_args=False)[0].config, hub(**values))
+    return check_rules(cfg) + check_config(cfg, name)
+
+
 def test_hub_values_are_checked(monkeypatch):
     monkeypatch.setenv("HF_TOKEN", "hf_test")
-    assert check_config(hub()) == []  # off: nothing else is asked
-    assert check_config(hub(push=True, repo_id="user/model")) == []
-    assert check_config(hub(push=True, repo_id="user/codegen-{name}"), "lr-x4") == []
+    assert hub_problems() == []  # off: nothing else is asked
+    assert hub_problems(push=True, repo_id="user/model") == []
+    assert hub_problems("lr-x4", push=True, repo_id="user/codegen-{name}") == []
     assert repo_for({"repo_id": "user/codegen-{name}"}, "lr-x4") == "user/codegen-lr-x4"
-    (bad_bool,) = check_config(hub(push="false"))
+    (bad_bool,) = hub_problems(push="false")
     assert bad_bool.startswith("hub.push must be true or false")
     for repo in ("", "model", "user/", "a/b/c", "user/na me", "user/a..b"):
-        (problem,) = check_config(hub(push=True, repo_id=repo))
+        (problem,) = hub_problems(push=True, repo_id=repo)  # once, not again per experiment
         assert "is not a Hub repo id like" in problem, repo
-    (problem,) = check_config(hub(repo_id=5))
+    (problem,) = hub_problems("na me", push=True, repo_id="user/{name}")  # only with the name
+    assert "is not a Hub repo id like" in problem
+    (problem,) = hub_problems(repo_id=5)
     assert problem == "hub.repo_id must be a string, got 5"
+    monkeypatch.delenv("HF_TOKEN")
+    monkeypatch.setattr("pipeline.hub.token", lambda: None)
+    (problem,) = hub_problems(push=True, repo_id="user/model")
+    assert "no Hugging Face token is set" in problem
 
 
 def test_hub_and_logging_are_not_part_of_the_identity():

@@ -277,11 +277,10 @@ def wandb_config(**logging) -> dict:
 
 def test_wandb_is_off_by_default_and_checked_up_front(monkeypatch):
     from pipeline import wandb_logs
+    from pipeline.rules import check_rules
 
     assert wandb_logs.check_config(wandb_config()) == []  # off: wandb need not be installed
-    errors = wandb_logs.check_config(
-        wandb_config(wandb="yes", wandb_mode="cloud", wandb_project="")
-    )
+    errors = check_rules(wandb_config(wandb="yes", wandb_mode="cloud", wandb_project=""))
     assert [e.split(" ", 1)[0] for e in errors] == [
         "logging.wandb", "logging.wandb_mode", "logging.wandb_project"
     ]  # fmt: skip

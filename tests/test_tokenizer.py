@@ -5,7 +5,7 @@ from itertools import pairwise
 import pytest
 from datasets import Dataset, DatasetDict
 
-from pipeline.config import ConfigError
+from pipeline.config import ConfigError, load_matrix
 from pipeline.tokenizer import EOS, build_tokenizer, load_pretrained, train_bpe
 
 CODE = [
@@ -89,8 +89,12 @@ def test_grouped_newlines_make_a_blank_line_one_token():
 
 
 def test_unknown_pre_tokenizer_is_a_config_error():
-    with pytest.raises(ConfigError, match="tokenizer.pre_tokenizer 'gpt4' is unknown"):
-        train_bpe(iter([["x"]]), vocab_size=300, pre_tokenizer="gpt4")
+    from pipeline.rules import check_rules
+
+    cfg = load_matrix("micro", check_training_args=False)[0].config
+    cfg["tokenizer"]["pre_tokenizer"] = "gpt4"
+    (problem,) = check_rules(cfg)
+    assert problem.startswith("tokenizer.pre_tokenizer 'gpt4' is unknown; choose one of gpt2")
 
 
 def test_the_pre_tokenizer_is_part_of_the_cache_key_and_the_info(tmp_path, corpus):
