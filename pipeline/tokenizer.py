@@ -42,11 +42,6 @@ def train_bpe(
     `pre_tokenizer` names the word-splitting regex (PRE_TOKENIZERS)."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
-    if pre_tokenizer not in PRE_TOKENIZERS:
-        raise ConfigError(
-            f"tokenizer.pre_tokenizer {pre_tokenizer!r} is unknown; choose one of "
-            f"{', '.join(PRE_TOKENIZERS)}"
-        )
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.Sequence([
         pre_tokenizers.Split(Regex(PRE_TOKENIZERS[pre_tokenizer]), behavior="isolated"),
@@ -170,8 +165,9 @@ def make_tokenizer(
 
 def text_batches(split, batch: int = 1000):
     """The content column, a batch of rows at a time (never the whole column in memory)."""
-    for rows in split.select_columns(["content"]).iter(batch_size=batch):
-        yield rows["content"]
+    from pipeline.arrow_batches import column_batches
+
+    yield from column_batches(split, "content", batch)
 
 
 def training_sample(train, cap_mb: float, seed: int = 0) -> tuple[list[int] | None, dict]:
@@ -184,9 +180,11 @@ def training_sample(train, cap_mb: float, seed: int = 0) -> tuple[list[int] | No
     import numpy as np
     import pyarrow.compute as pc
 
+    from pipeline.arrow_batches import arrow_batches
+
     sizes = np.concatenate([
         pc.binary_length(t["content"].cast("binary")).to_numpy(zero_copy_only=False)
-        for t in train.select_columns(["content"]).with_format("arrow").iter(batch_size=10_000)
+        for t in arrow_batches(train, ["content"], 10_000)
     ] or [np.zeros(0, np.int64)]).astype(np.int64)  # fmt: skip
     total = int(sizes.sum())
     rows = None
