@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pipeline import corpus_sources as sources
 from pipeline import corpus_usage as usage
+from pipeline.arrow_batches import write_rows
 from pipeline.cache import publish, write_json_atomic
 from pipeline.corpus_filters import FILTERS, Screen, unit_hash
 from pipeline.corpus_sources import COLUMNS
@@ -542,7 +543,11 @@ def load_cached(folder: Path) -> tuple[datasets.DatasetDict, dict[str, Any]] | N
 
     try:
         stats = json.loads((folder / STATS_FILE).read_text(encoding="utf-8"))
-        return datasets.DatasetDict.load_from_disk(str(folder)), stats
+        if (folder / "dataset_dict.json").is_file():  # saved by a version before write_rows
+            return datasets.DatasetDict.load_from_disk(str(folder)), stats
+        order = ("train", "valid")  # as materialize builds it
+        splits = {s: datasets.Dataset.from_file(str(folder / f"{s}.arrow")) for s in order}
+        return datasets.DatasetDict(splits), stats
     except Exception as e:  # damaged by hand or by a full disk: rebuild rather than fail
         print(f"corpus: ignoring unreadable cache {folder} ({type(e).__name__}: {e})")
         shutil.rmtree(folder, ignore_errors=True)
@@ -553,7 +558,8 @@ def save(dsd: datasets.DatasetDict, stats: dict[str, Any], folder: Path) -> None
     """stats.json is written last: a folder without it is not a cache entry."""
 
     def write(tmp: Path) -> None:
-        dsd.save_to_disk(str(tmp))
+        for split in SPLITS:  # one Arrow file per split, its rows gathered a batch at a time
+            write_rows(dsd[split], tmp / f"{split}.arrow")
         write_json_atomic(tmp / STATS_FILE, stats)
 
     publish(folder, STATS_FILE, write)

@@ -130,12 +130,10 @@ def make_tokenizer(
         print(f"tokenizer: training byte-level BPE, vocab {tok_cfg['vocab_size']}, on "
               f"{sample['files']} of {sample['of_files']} train files "
               f"({sample['bytes'] / 1e6:.1f} of {sample['of_bytes'] / 1e6:.1f} MB)")  # fmt: skip
-        if rows is not None:
-            train = train.select(rows)
         tokenizer = train_bpe(
-            text_batches(train),
+            text_batches(train, rows=rows),
             tok_cfg["vocab_size"],
-            length=len(train),
+            length=len(train) if rows is None else len(rows),
             pre_tokenizer=tok_cfg.get("pre_tokenizer", "gpt2"),
         )
         kind = "trained-bpe"
@@ -163,11 +161,12 @@ def make_tokenizer(
     return tokenizer.save_pretrained, info
 
 
-def text_batches(split, batch: int = 1000):
-    """The content column, a batch of rows at a time (never the whole column in memory)."""
+def text_batches(split, batch: int = 1000, rows: list[int] | None = None):
+    """The content column (or its `rows`, ascending), a batch of rows at a time: never the
+    whole column in memory, and read without a memory map (pipeline/arrow_batches.py)."""
     from pipeline.arrow_batches import column_batches
 
-    yield from column_batches(split, "content", batch)
+    yield from column_batches(split, "content", batch, rows)
 
 
 def training_sample(train, cap_mb: float, seed: int = 0) -> tuple[list[int] | None, dict]:
@@ -183,8 +182,8 @@ def training_sample(train, cap_mb: float, seed: int = 0) -> tuple[list[int] | No
     from pipeline.arrow_batches import arrow_batches
 
     sizes = np.concatenate([
-        pc.binary_length(t["content"].cast("binary")).to_numpy(zero_copy_only=False)
-        for t in arrow_batches(train, ["content"], 10_000)
+        pc.binary_length(t["content"]).to_numpy(zero_copy_only=False)  # UTF-8 bytes
+        for t in arrow_batches(train, ["content"], 1000)
     ] or [np.zeros(0, np.int64)]).astype(np.int64)  # fmt: skip
     total = int(sizes.sum())
     rows = None
