@@ -330,7 +330,8 @@ def print_summary(results: dict, sizes: list[float], sources: list[str], baselin
             new = results[(label.split("@")[0], gigabytes)]
             print(
                 f"{label} at {gigabytes:g} GB: {seconds_per_mb(old):.3f} s/MB, peak anon "
-                f"{max(old[st][1] for st in STAGES) / 1e9:.2f} GB; this version "
+                f"{max(old[st][1] for st in STAGES) / 1e9:.2f} GB, peak rss "
+                f"{max(old[st][2] for st in STAGES) / 1e9:.2f} GB; this version "
                 f"{seconds_per_mb(old) / seconds_per_mb(new):.2f}x faster per MB, "
                 f"{max(old[st][1] for st in STAGES) / max(new[st][1] for st in STAGES):.2f}x "
                 "less memory"
@@ -338,12 +339,14 @@ def print_summary(results: dict, sizes: list[float], sources: list[str], baselin
     for source in sources:
         r, s = results[(source, big)], results[(source, small)]
         anon = [max(x[st][1] for st in STAGES) for x in (s, r)]
+        rss = [max(x[st][2] for st in STAGES) for x in (s, r)]
         per_mb = seconds_per_mb(r)
         tokens_per_byte = r["tokens"] / r["text_bytes"]
         hours = CODEPARROT_TRAIN_TOKENS / tokens_per_byte / 1e6 * per_mb / 3600
         print(
             f"{source}: peak anon {anon[1] / 1e9:.2f} GB at {big:g} GB vs {anon[0] / 1e9:.2f} GB "
-            f"at {small:g} GB ({anon[1] / anon[0]:.2f}x); {per_mb:.3f} s/MB; codeparrot-ds-train "
+            f"at {small:g} GB ({anon[1] / anon[0]:.2f}x), peak rss {rss[1] / 1e9:.2f} vs "
+            f"{rss[0] / 1e9:.2f} GB ({rss[1] / rss[0]:.2f}x); {per_mb:.3f} s/MB; codeparrot-ds-train "
             f"(~{CODEPARROT_TRAIN_TOKENS / 1e9:.1f}B tokens, ~{CODEPARROT_TRAIN_TOKENS / tokens_per_byte / 1e9:.1f} GB "
             f"at this data's {tokens_per_byte:.3f} tokens/byte): about {hours:.1f} h on this machine"
         )
