@@ -37,7 +37,7 @@ def test_the_defaults_and_every_profile_follow_the_rules():
 
 def test_choices_are_the_implementations():
     from pipeline.corpus import SOURCES
-    from pipeline.corpus_usage import PARTS
+    from pipeline.corpus.usage import PARTS
     from pipeline.model import MODEL_FIELDS, PRESETS
     from pipeline.tokenizer import PRE_TOKENIZERS
 
@@ -132,6 +132,6 @@ def test_nothing_checks_a_value_again_at_data_time():
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent / "pipeline"
-    for name in ("corpus.py", "corpus_filters.py", "corpus_usage.py", "tokenizer.py"):
+    for name in ("corpus/__init__.py", "corpus/filters.py", "corpus/usage.py", "tokenizer.py"):
         text = (root / name).read_text()
         assert "must be true or false" not in text and "is unknown; choose" not in text, name
