@@ -22,7 +22,7 @@ from pipeline.config import ROOT, Experiment
 from pipeline.data import Data, prepare_data, stage
 from pipeline.environment import environment, is_main, main_process_first, now, running_beside
 from pipeline.eta import MatrixEta, tokens_per_step
-from pipeline.evaluate import evaluation_section
+from pipeline.evaluation import evaluation_section
 from pipeline.hub import push_experiment
 from pipeline.humaneval import evaluate_humaneval
 from pipeline.model import build_model, gpt2_config_values, parameter_breakdown
