@@ -99,7 +99,7 @@ class Tokenizer(TypedDict):
     key: str  # its cache key
 
 
-class Data(TypedDict):
+class DataSection(TypedDict):  # the record's `data`; pipeline.data.PreparedData is the stage's
     source: str  # "installed" | "hub" | "path": what the corpus was built from
     # codeparrot-ds | hub | offline | path: the corpus trained on (pipeline/hub_data.py);
     # records made before it have neither key
@@ -307,7 +307,7 @@ class Record(TypedDict):
     overrides: dict[str, Any]  # dotted keys this experiment changes from its profile
     seed: int
     environment: Environment
-    data: Data | None  # None: not reached (likewise below)
+    data: DataSection | None  # None: not reached (likewise below)
     model: Model | None
     training: Training | None
     evaluation: Evaluation | None
