@@ -21,9 +21,9 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from pipeline.cache import write_atomic
 from pipeline.corpus.usage import EXAMPLE_PACKAGES, example_versions, find_sdist, sdist_names
 from pipeline.errors import ROOT
-from pipeline.record import write_atomic
 
 DEFAULT_DEST = ROOT / "cache" / "downloads"
 TIMEOUT_S = 60

@@ -19,8 +19,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal, NotRequired, TypedDict
 
-# write_atomic, FILE_MODE and json_safe are imported from here by older callers (fetch.py)
-from pipeline.cache import FILE_MODE, json_safe, write_atomic, write_json_atomic  # noqa: F401
+from pipeline.cache import write_json_atomic
 from pipeline.inputs import read_text
 from pipeline.record_types import check_types, too_deep
 from pipeline.secrets import redact_all
