@@ -14,8 +14,7 @@ import pytest
 
 import pipeline.corpus.sources as sources
 from pipeline.config import ConfigError
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT
 
 
 def within(seconds: float, fn):

@@ -16,6 +16,7 @@ from pipeline import hub_data
 from pipeline.config import ConfigError, load_matrix, merge
 from pipeline.corpus import build_corpus, sources
 from pipeline.run_estimate import confirm_run_time, estimate_seconds
+from tests.conftest import ROOT
 
 TRAIN_ROWS, VALID_ROWS = 40, 12
 CODEPARROT_TRAIN = "huggingface-course/codeparrot-ds-train"
@@ -361,7 +362,7 @@ def test_the_cli_stops_a_course_run_on_a_cpu_before_any_work(tmp_path, monkeypat
 def test_the_report_says_when_a_run_fell_back():
     from report.render import environment, module
 
-    templates = Path(__file__).resolve().parent.parent / "templates"
+    templates = ROOT / "templates"
     text = module(environment(templates), "text.j2", {"experiments": [], "best": None})
     view = {"source": "installed", "keywords": ["pandas"], "corpus": "offline"}
     fell_back = str(text.data_intro({**view, "fallback": "HF_HUB_OFFLINE is set"}, "baseline"))
