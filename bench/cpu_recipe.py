@@ -34,7 +34,7 @@ from throughput import measure, project_recipe  # noqa: E402
 
 from pipeline.config import ROOT, load_matrix, merge  # noqa: E402
 from pipeline.corpus import build_corpus  # noqa: E402
-from pipeline.evaluate import token_byte_lengths  # noqa: E402
+from pipeline.evaluation import token_byte_lengths  # noqa: E402
 from pipeline.prompts import early_hit, evaluation_prompts  # noqa: E402
 from pipeline.runner import run_matrix  # noqa: E402
 

@@ -58,8 +58,7 @@ def seconds_in_new_process(statement: str, profile: str, cache: Path) -> float:
 
 
 def bench_corpus(profile: str, config: dict[str, Any], cache: Path) -> list[Row]:
-    from pipeline import corpus_sources
-    from pipeline.corpus import build_corpus
+    from pipeline.corpus import build_corpus, sources
 
     data = config["data"]
     import datasets  # noqa: F401  # imported before timing: the first import costs ~1 s alone
@@ -69,7 +68,7 @@ def bench_corpus(profile: str, config: dict[str, Any], cache: Path) -> list[Row]
     assert again["cache_key"] == stats["cache_key"]
     scanned = 0.0
     if data["source"] == "installed":
-        files = corpus_sources.installed_files()
+        files = sources.installed_files()
         scanned = sum(os.path.getsize(f.file) for f in files if os.path.exists(f.file)) / 1e6
     kept = stats["bytes_kept"] / 1e6
     dropped = ", ".join(f"{k} {v}" for k, v in stats["filtered"].items() if v)

@@ -48,10 +48,10 @@ STAGES = ("corpus", "tokenizer", "chunks")
 
 def seed_files() -> list[tuple[str, str, str, str]]:
     """(repo_name, path, license, text) of the installed .py files that pass the keyword filter."""
-    from pipeline import corpus_sources
+    from pipeline.corpus import sources
 
     out = []
-    for f in corpus_sources.installed_files():
+    for f in sources.installed_files():
         try:
             data = Path(f.file).read_bytes()
         except OSError:

@@ -3,7 +3,7 @@ measurement (nothing here runs on a GPU).
 
     python bench/t4_estimate.py [--profile colab] [--peak 65e12] [--mfu 0.25]
 
-FLOPs per token are nanoGPT's 6N + 12·L·H·Q·T (pipeline.evaluate.flops_per_token) for the
+FLOPs per token are nanoGPT's 6N + 12·L·H·Q·T (pipeline.throughput.flops_per_token) for the
 profile's model; an evaluation token costs a third (forward only). The T4's rate is its fp16
 tensor-core peak (65 TFLOP/s) times an assumed MFU: 25 % is what a 124M GPT-2 under the
 Trainer with fp16 autocast, SDPA and torch.compile plausibly reaches on a 70 W card that clocks

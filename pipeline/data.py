@@ -29,16 +29,18 @@ def stage(name: str) -> Iterator[None]:
 
 
 @dataclass
-class Data:
+class PreparedData:
+    """What an experiment trains on, as prepare_data built or found it."""
+
     tokenizer: Any
     chunks: Any  # DatasetDict train/valid with input_ids
     stats: dict[str, Any]  # the record's `data` section
 
 
-_memo: dict[str, Data] = {}
+_memo: dict[str, PreparedData] = {}
 
 
-def prepare_data(config: dict[str, Any], cache_dir: Path) -> Data:
+def prepare_data(config: dict[str, Any], cache_dir: Path) -> PreparedData:
     """Build (or load from cache) everything an experiment trains on."""
     # No training file may hold an evaluation prompt: such files are dropped and counted.
     exclude = tuple(p["text"] for p in evaluation_prompts(config["generation"]))
@@ -79,5 +81,5 @@ def prepare_data(config: dict[str, Any], cache_dir: Path) -> Data:
         "vocab_size": tok_info["vocab_size"],
         "tokenizer": tok_info,
     }
-    _memo[key] = Data(tokenizer, chunks, stats)
+    _memo[key] = PreparedData(tokenizer, chunks, stats)
     return _memo[key]

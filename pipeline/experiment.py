@@ -19,10 +19,10 @@ from transformers import set_seed
 from pipeline import wandb_logs
 from pipeline.cache import write_json_atomic
 from pipeline.config import ROOT, Experiment
-from pipeline.data import Data, prepare_data, stage
+from pipeline.data import PreparedData, prepare_data, stage
 from pipeline.environment import environment, is_main, main_process_first, now, running_beside
 from pipeline.eta import MatrixEta, tokens_per_step
-from pipeline.evaluate import evaluation_section
+from pipeline.evaluation import evaluation_section
 from pipeline.hub import push_experiment
 from pipeline.humaneval import evaluate_humaneval
 from pipeline.model import build_model, gpt2_config_values, parameter_breakdown
@@ -119,7 +119,7 @@ def _run(
     return True
 
 
-def _model(cfg: dict[str, Any], data: Data, speed: dict[str, Any], record: Record) -> Any:
+def _model(cfg: dict[str, Any], data: PreparedData, speed: dict[str, Any], record: Record) -> Any:
     """A freshly initialised GPT-2 for this experiment; its shape goes into the record."""
     torch.set_num_threads(speed["threads"])
     if speed["torch_compile"]:
@@ -144,7 +144,7 @@ def _model(cfg: dict[str, Any], data: Data, speed: dict[str, Any], record: Recor
 def _train(
     exp: Experiment,
     model: Any,
-    data: Data,
+    data: PreparedData,
     speed: dict[str, Any],
     folder: Path,
     record: Record,

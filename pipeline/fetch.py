@@ -1,5 +1,5 @@
 """Download, at setup time, the source distributions whose example scripts and notebooks make
-up the corpus's `examples` part (pipeline/corpus_usage.py). The data stage never downloads.
+up the corpus's `examples` part (pipeline/corpus/usage.py). The data stage never downloads.
 
     python -m pipeline.fetch [--dest cache/downloads]
 
@@ -21,9 +21,9 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from pipeline.corpus_usage import EXAMPLE_PACKAGES, example_versions, find_sdist, sdist_names
+from pipeline.cache import write_atomic
+from pipeline.corpus.usage import EXAMPLE_PACKAGES, example_versions, find_sdist, sdist_names
 from pipeline.errors import ROOT
-from pipeline.record import write_atomic
 
 DEFAULT_DEST = ROOT / "cache" / "downloads"
 TIMEOUT_S = 60

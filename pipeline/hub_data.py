@@ -16,8 +16,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pipeline import corpus_sources as sources
 from pipeline.cache import key_hash, publish, write_json_atomic
+from pipeline.corpus import sources
 from pipeline.errors import ConfigError
 
 CODEPARROT = "huggingface-course/codeparrot-ds"  # -train and -valid

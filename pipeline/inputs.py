@@ -191,7 +191,7 @@ def _hub_tokenizer_available(repo_id: str) -> bool:
 
 
 def _has_python(folder: Path) -> bool:
-    """Whether the data stage will find a .py file there (as corpus_sources.folder_files)."""
+    """Whether the data stage will find a .py file there (as corpus.sources.folder_files)."""
     for _, dirnames, filenames in os.walk(folder):
         dirnames[:] = [d for d in dirnames if not d.startswith(".") and d != "__pycache__"]
         if any(f.endswith(".py") for f in filenames):

@@ -1,16 +1,20 @@
 """A Hub model card (README.md) beside the saved weights, written from the experiment's record:
 YAML metadata (license, tags, datasets, model-index with the evaluation results) and the
-settings, corpus and framework versions in prose. huggingface_hub writes the metadata, so the
-Hub and `ModelCard.load` read it back."""
+settings, corpus and framework versions in prose (templates/model_card.md.j2). huggingface_hub
+writes the metadata, so the Hub and `ModelCard.load` read it back."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import jinja2
+
 from pipeline.cache import write_atomic
+from pipeline.errors import ROOT
 
 CARD_FILE = "README.md"
+TEMPLATE = "model_card.md.j2"  # in templates/: the card's prose
 TAGS = ["gpt2", "text-generation", "code", "python", "codegen-report"]
 
 
@@ -88,57 +92,34 @@ def card_text(record: dict[str, Any]) -> str:
     training, model = record["training"], record["model"]
     hub = cfg["data"]["source"] == "hub"
     meta = card_metadata(record)
-    t = cfg["training"]
-    parts = data.get("parts") or {}
-    part_lines = "".join(
-        f"- `{name}`: weight {p['weight']:g}, {p['train_files']} train files "
-        f"({p['train_bytes'] / 1e6:.1f} MB)\n"
-        for name, p in parts.items()
+    context = {
+        "metadata": meta.to_yaml(),
+        "record": record,
+        "cfg": cfg,
+        "t": cfg["training"],
+        "env": env,
+        "data": data,
+        "training": training,
+        "model": model,
+        "hub": hub,
+        "parts": data.get("parts") or {},
+        "corpus": corpus_phrase(cfg["data"]),
+        "eval_results": meta.eval_results,
+    }
+    return str(ModelCard(_environment().get_template(TEMPLATE).render(context)))
+
+
+def _environment() -> jinja2.Environment:
+    """Jinja2 for the card's Markdown: no autoescape (Markdown has none), record values passed
+    as data, never spliced into template code; a missing value is an error, not a blank."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(ROOT / "templates"),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
     )
-    body = f"""
-# {record["name"]}
-
-A GPT-2 ({model["config"]["n_layer"]} layers, {model["config"]["n_embd"]} wide,
-{model["parameters"]["total"]:,} parameters) trained from scratch on {corpus_phrase(cfg["data"])},
-by codegen-report (profile `{record["profile"]}`, config `{record["config_hash"]}`). A small research model: expect plausible-looking code, not
-correct programs.
-
-## Training
-
-| setting | value |
-|---|---|
-| optimizer | {t["optim"]}, learning rate {t["learning_rate"]:g}, {t["lr_scheduler_type"]} schedule, {t["warmup_steps"]} warm-up steps, weight decay {t["weight_decay"]:g} |
-| batch | {t["per_device_train_batch_size"]} blocks x {t["gradient_accumulation_steps"]} accumulation x {cfg["chunking"]["context_length"]} tokens |
-| steps | {training["steps"]} ({training["tokens_seen"]:,} tokens) |
-| seed | {record["seed"]} |
-
-## Corpus
-
-Source `{cfg["data"]["source"]}`{f" (`{cfg['data']['hub_train']}`)" if hub else ""}: {data["train_files"]} train and
-{data["valid_files"]} validation files, {data.get("train_tokens", 0):,} train tokens, tokenizer of
-{data["vocab_size"]} entries. The files keep their own licenses.
-{part_lines}
-## Evaluation
-
-On the validation split: {", ".join(f"{r.metric_type} {r.metric_value:.4g}" for r in meta.eval_results)}
-(loss in nats per predicted token).
-
-## Use
-
-```python
-from transformers import pipeline
-
-pipe = pipeline("text-generation", model="path/to/this/folder")
-print(pipe("# create some data\\nx = np.random.randn(100)\\n", max_new_tokens=40)[0]["generated_text"])
-```
-
-## Framework versions
-
-Python {env.get("python")}, torch {env.get("torch")}, transformers {env.get("transformers")},
-datasets {env.get("datasets")}; trained on {env.get("device")}.
-"""
-    # Plain concatenation, no template engine: record text is data, never template code.
-    return str(ModelCard(f"---\n{meta.to_yaml()}\n---\n{body}"))
+    env.filters["fmt"] = format  # {{ n | fmt(",") }} is f"{n:,}": the spec language of f-strings
+    return env
 
 
 def write_card(record: dict[str, Any], folder: Path) -> Path:

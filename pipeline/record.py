@@ -19,8 +19,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal, NotRequired, TypedDict
 
-# write_atomic, FILE_MODE and json_safe are imported from here by older callers (fetch.py)
-from pipeline.cache import FILE_MODE, json_safe, write_atomic, write_json_atomic  # noqa: F401
+from pipeline.cache import write_json_atomic
 from pipeline.inputs import read_text
 from pipeline.record_types import check_types, too_deep
 from pipeline.secrets import redact_all
@@ -99,7 +98,7 @@ class Tokenizer(TypedDict):
     key: str  # its cache key
 
 
-class Data(TypedDict):
+class DataSection(TypedDict):  # the record's `data`; pipeline.data.PreparedData is the stage's
     source: str  # "installed" | "hub" | "path": what the corpus was built from
     # codeparrot-ds | hub | offline | path: the corpus trained on (pipeline/hub_data.py);
     # records made before it have neither key
@@ -307,7 +306,7 @@ class Record(TypedDict):
     overrides: dict[str, Any]  # dotted keys this experiment changes from its profile
     seed: int
     environment: Environment
-    data: Data | None  # None: not reached (likewise below)
+    data: DataSection | None  # None: not reached (likewise below)
     model: Model | None
     training: Training | None
     evaluation: Evaluation | None

@@ -20,6 +20,7 @@ GROUPS = {
         "safetensors": "safetensors",
         "pyarrow": "pyarrow",
         "nbformat": "nbformat",  # the corpus reads example notebooks' code cells
+        "jinja2": "jinja2",  # the model card's template (torch requires it too)
     },
     "report": {
         "jinja2": "jinja2",

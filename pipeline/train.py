@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
-from pipeline.evaluate import key_token_ids
+from pipeline.evaluation import key_token_ids
 from pipeline.rules import LOCAL_TRAINING_KEYS
 
 

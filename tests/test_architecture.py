@@ -126,7 +126,7 @@ def import_graph(root: Path, packages: Iterable[str] = PACKAGES, top_only: bool 
     for name, path in modules.items():
         targets = {project_module(n, modules) for n in imported_names(path, name, top_only)}
         graph[name] = {t for t in targets if t is not None and t != name}
-    # `from pipeline import corpus_usage` names the package as well as the module: an
+    # `from pipeline import hub_data` names the package as well as the module: an
     # __init__ that imports nothing is no stage of its own, so its node only counts if it does
     for name, path in modules.items():
         if path.stem == "__init__" and not graph[name]:
@@ -331,7 +331,7 @@ def test_report_may_not_import_a_heavy_module_even_lazily(tmp_path: Path) -> Non
 
 
 def test_a_subpackage_is_read_too(tmp_path: Path) -> None:
-    # the corpus modules may become pipeline/corpus/: their cycles must still show
+    # the corpus stage is a package, pipeline/corpus/: its cycles must still show
     root = write_package(tmp_path, {"__init__": "", "data": "from pkg.corpus import build\n"})
     (root / "pkg" / "corpus").mkdir()
     (root / "pkg" / "corpus" / "__init__.py").write_text("from pkg.corpus.build import build\n")

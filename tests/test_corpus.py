@@ -10,10 +10,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline import corpus, corpus_sources
-from pipeline import corpus_filters as cf
+from pipeline import corpus
 from pipeline.config import ConfigError, load_matrix, profile_config
-from pipeline.corpus import COLUMNS, build_corpus
+from pipeline.corpus import COLUMNS, build_corpus, sources
+from pipeline.corpus import filters as cf
 
 STATS_KEYS = {
     "source", "keywords", "files_seen", "files_kept", "bytes_kept", "filtered", "dedup_removed",
@@ -454,7 +454,7 @@ def test_hub_unreachable_names_the_offline_default(tmp_path, monkeypatch):
     import datasets
 
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(corpus_sources, "hub_reachable", lambda: False)
+    monkeypatch.setattr(sources, "hub_reachable", lambda: False)
     message = one_line_error(data_cfg(source="hub"), tmp_path / "c", "hub is unreachable")
     assert 'data.source = "installed"' in message and "codeparrot-ds" in message
 

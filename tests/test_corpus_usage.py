@@ -15,10 +15,10 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from pipeline import corpus, corpus_usage, fetch
+from pipeline import corpus, fetch
 from pipeline.config import ConfigError, load_matrix
-from pipeline.corpus import Candidate, build_corpus, weigh
-from pipeline.corpus_filters import Screen, unit_hash
+from pipeline.corpus import Candidate, build_corpus, usage, weigh
+from pipeline.corpus.filters import Screen, unit_hash
 from tests.test_corpus import data_cfg, write_tree
 
 MODULE = '''"""Tools.
@@ -50,7 +50,7 @@ def nothing():
 
 
 def test_doctest_script_keeps_sources_in_order_and_drops_outputs():
-    assert corpus_usage.doctest_script(MODULE) == (
+    assert usage.doctest_script(MODULE) == (
         "import pandas as pd\n"
         'df = pd.DataFrame({"a": [1, 2]})\n'
         'df.groupby("a").size()\n'
@@ -59,8 +59,8 @@ def test_doctest_script_keeps_sources_in_order_and_drops_outputs():
         "for i in range(3):\n"
         "    ax.plot([i])\n"
     )
-    assert corpus_usage.doctest_script("def f(:\n  '>>> 1'") == ""  # does not parse
-    assert corpus_usage.doctest_script("x = 1\n") == ""
+    assert usage.doctest_script("def f(:\n  '>>> 1'") == ""  # does not parse
+    assert usage.doctest_script("x = 1\n") == ""
 
 
 def test_the_sentence_introducing_an_example_becomes_its_comment():
@@ -87,7 +87,7 @@ def test_the_sentence_introducing_an_example_becomes_its_comment():
     >>> df.count()
     """
     '''
-    assert corpus_usage.doctest_script(doc) == (
+    assert usage.doctest_script(doc) == (
         'df = pd.DataFrame({"a": [1, 1], "b": [2, 3]})\n'  # "Examples" is a title: no comment
         "df\n"
         "# Compute the mean\n# per group:\n"
@@ -95,7 +95,7 @@ def test_the_sentence_introducing_an_example_becomes_its_comment():
         'df.groupby("a").sum()\n'  # the second of a run has no sentence of its own
         "df.count()\n"  # three lines are prose, as in a script
     )
-    assert "#" not in corpus_usage.doctest_script(doc, comments=False)
+    assert "#" not in usage.doctest_script(doc, comments=False)
 
 
 def test_doctest_rows_take_keywords_from_the_home_file(tmp_path):
@@ -108,22 +108,17 @@ def test_doctest_rows_take_keywords_from_the_home_file(tmp_path):
         },
     )
     files = [
-        corpus_usage.SourceFile("pkg", name, tmp_path / name, "mit")
-        for name in ("a.py", "b.py", "c.py")
+        usage.SourceFile("pkg", name, tmp_path / name, "mit") for name in ("a.py", "b.py", "c.py")
     ]
-    rows = list(corpus_usage.doctest_rows(corpus_usage.read_files(files, []), ("pandas",)))
+    rows = list(usage.doctest_rows(usage.read_files(files, []), ("pandas",)))
     assert [r["path"] for r in rows] == ["a.py#doctests"]
-    assert rows[0]["content"] == corpus_usage.doctest_script(MODULE)
+    assert rows[0]["content"] == usage.doctest_script(MODULE)
     assert rows[0]["size"] == str(len(rows[0]["content"].encode()))
     # With the library part in the mix the files are read once: the same doctest rows.
     shared: dict = {}
-    library, _ = corpus_usage.installed_part_rows(
-        "library", files, ("pandas",), tmp_path, shared=shared
-    )
+    library, _ = usage.installed_part_rows("library", files, ("pandas",), tmp_path, shared=shared)
     assert len(list(library)) == 3 and [r["path"] for r in shared["doctest_sources"]] == ["a.py"]
-    again, _ = corpus_usage.installed_part_rows(
-        "doctests", files, ("pandas",), tmp_path, shared=shared
-    )
+    again, _ = usage.installed_part_rows("doctests", files, ("pandas",), tmp_path, shared=shared)
     assert list(again) == rows
 
 
@@ -140,13 +135,13 @@ def notebook() -> str:
 
 def test_notebook_code_cells_without_magics():
     # The heading becomes the comment above the code cell after it (and only that one).
-    assert corpus_usage.notebook_code(notebook()) == (
+    assert usage.notebook_code(notebook()) == (
         "# A title\nimport seaborn as sns\n\ntips = sns.load_dataset('tips')\nsns.histplot(tips)\n"
     )
 
 
 def test_markdown_cells_become_short_comments_and_prose_goes():
-    md = corpus_usage.markdown_comment
+    md = usage.markdown_comment
     assert md("## Plot the data\n") == "# Plot the data\n"
     assert md("Fit and summary:\n\n") == "# Fit and summary:\n"
     assert md("Title\n=====\nLine two") == "# Title\n# Line two\n"  # underline dropped
@@ -161,13 +156,11 @@ def test_markdown_cells_become_short_comments_and_prose_goes():
         new_code_cell("model.predict(X)"),
         new_markdown_cell("A last word with no code after it"),
     ]
-    assert corpus_usage.notebook_code(nbformat.writes(nb)) == (
-        "model.fit(X, y)\n\nmodel.predict(X)\n"
-    )
+    assert usage.notebook_code(nbformat.writes(nb)) == ("model.fit(X, y)\n\nmodel.predict(X)\n")
     nb.cells[1].source = "Short."
-    assert corpus_usage.notebook_code(nbformat.writes(nb)).startswith("# Short.\nmodel.fit")
+    assert usage.notebook_code(nbformat.writes(nb)).startswith("# Short.\nmodel.fit")
     # data.usage_comments = false: code cells only
-    assert corpus_usage.notebook_code(nbformat.writes(nb), markdown=False) == (
+    assert usage.notebook_code(nbformat.writes(nb), markdown=False) == (
         "model.fit(X, y)\n\nmodel.predict(X)\n"
     )
 
@@ -179,7 +172,7 @@ def test_a_script_exported_from_a_notebook_beside_it_is_left_out(tmp_path):
         "statsmodels-0.14.6/examples/python/other.py": "import pandas as pd\n",
     }
     tarball = make_sdist(tmp_path, "statsmodels-0.14.6.tar.gz", files)
-    rows = list(corpus_usage.sdist_rows(tarball, "statsmodels"))
+    rows = list(usage.sdist_rows(tarball, "statsmodels"))
     assert [r["path"] for r in rows] == ["examples/notebooks/ols.ipynb", "examples/python/other.py"]
 
 
@@ -194,10 +187,10 @@ def test_a_pinned_example_package_is_used_without_being_installed(monkeypatch):
         return real(name)
 
     monkeypatch.setattr(metadata, "version", version)
-    versions = corpus_usage.example_versions()
-    assert versions["statsmodels"] == corpus_usage.PINNED_EXAMPLE_VERSIONS["statsmodels"]
-    monkeypatch.setattr(corpus_usage, "PINNED_EXAMPLE_VERSIONS", {})
-    assert "statsmodels" not in corpus_usage.example_versions()
+    versions = usage.example_versions()
+    assert versions["statsmodels"] == usage.PINNED_EXAMPLE_VERSIONS["statsmodels"]
+    monkeypatch.setattr(usage, "PINNED_EXAMPLE_VERSIONS", {})
+    assert "statsmodels" not in usage.example_versions()
 
 
 def make_sdist(folder: Path, name: str, files: dict[str, str]) -> Path:
@@ -224,25 +217,25 @@ SDIST_FILES = {
 
 def test_sdist_rows_are_the_examples_and_notebooks(tmp_path):
     tarball = make_sdist(tmp_path, "seaborn-0.13.2.tar.gz", SDIST_FILES)
-    rows = list(corpus_usage.sdist_rows(tarball, "seaborn", "BSD"))
+    rows = list(usage.sdist_rows(tarball, "seaborn", "BSD"))
     assert [r["path"] for r in rows] == [
         "examples/scatter.py",
         "doc/tutorial/intro.ipynb",
         "examples/latin1.py",
     ]
     assert rows[0]["content"] == SDIST_FILES["seaborn-0.13.2/examples/scatter.py"]
-    assert rows[1]["content"] == corpus_usage.notebook_code(notebook())
+    assert rows[1]["content"] == usage.notebook_code(notebook())
     assert rows[0]["repo_name"] == "seaborn" and rows[0]["license"] == "BSD"
 
 
 def test_examples_part_names_what_is_missing(tmp_path):
     make_sdist(tmp_path, "seaborn-0.13.2.tar.gz", SDIST_FILES)
     versions = {"seaborn": "0.13.2", "scikit-learn": "1.9.1"}
-    found, missing = corpus_usage.example_sources(tmp_path, versions)
+    found, missing = usage.example_sources(tmp_path, versions)
     assert [p for p, _ in found] == ["seaborn"] and missing == ["scikit-learn==1.9.1"]
     # PEP 625 names (scikit_learn-...) are found as well as the old dashed ones.
     make_sdist(tmp_path, "scikit_learn-1.9.1.tar.gz", {"scikit_learn-1.9.1/examples/a.py": ""})
-    assert corpus_usage.example_sources(tmp_path, versions)[1] == []
+    assert usage.example_sources(tmp_path, versions)[1] == []
 
 
 def cand(i: int, part: str) -> Candidate:
@@ -359,10 +352,10 @@ def test_screen_for_usage_keeps_plain_scripts():
 def test_another_version_of_an_sdist_is_used_when_the_exact_one_is_missing(tmp_path):
     for version in ("1.8.0", "1.10.2"):
         make_sdist(tmp_path, f"scikit_learn-{version}.tar.gz", {})
-    found = corpus_usage.find_sdist(tmp_path, "scikit-learn", "1.9.1")
+    found = usage.find_sdist(tmp_path, "scikit-learn", "1.9.1")
     assert found == tmp_path / "scikit_learn-1.10.2.tar.gz"  # the newest, by version number
-    assert corpus_usage.find_sdist(tmp_path, "scikit-learn", "1.9.1", exact=True) is None
-    assert corpus_usage.find_sdist(tmp_path, "seaborn", "0.13.2") is None
+    assert usage.find_sdist(tmp_path, "scikit-learn", "1.9.1", exact=True) is None
+    assert usage.find_sdist(tmp_path, "seaborn", "0.13.2") is None
 
 
 def test_strip_prose_keeps_code_and_short_comments():
@@ -374,17 +367,17 @@ def test_strip_prose_keeps_code_and_short_comments():
         "# make data\nx = [1, 2]\n\n\n"
         "plt.scatter(x, x)  # an inline comment stays\n"
     )
-    assert corpus_usage.strip_prose(source) == (
+    assert usage.strip_prose(source) == (
         "import matplotlib.pyplot as plt\n\n# make data\nx = [1, 2]\n\n"
         "plt.scatter(x, x)  # an inline comment stays\n"
     )
-    assert corpus_usage.strip_prose('"""Only a docstring."""\n# a\n# b\n# c\n') == ""
-    assert corpus_usage.strip_prose("x = (\n") == "x = (\n"  # does not parse: comments only
+    assert usage.strip_prose('"""Only a docstring."""\n# a\n# b\n# c\n') == ""
+    assert usage.strip_prose("x = (\n") == "x = (\n"  # does not parse: comments only
 
 
 def test_sdist_scripts_lose_their_prose_unless_asked(tmp_path):
     files = {"pkg-1.0/examples/a.py": '"""Title."""\nimport seaborn\n'}
     tarball = make_sdist(tmp_path, "pkg-1.0.tar.gz", files)
-    assert [r["content"] for r in corpus_usage.sdist_rows(tarball, "pkg")] == ["import seaborn\n"]
-    kept = corpus_usage.sdist_rows(tarball, "pkg", prose=True)
+    assert [r["content"] for r in usage.sdist_rows(tarball, "pkg")] == ["import seaborn\n"]
+    kept = usage.sdist_rows(tarball, "pkg", prose=True)
     assert [r["content"] for r in kept] == [files["pkg-1.0/examples/a.py"]]

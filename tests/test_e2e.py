@@ -211,7 +211,7 @@ def test_record_losses_match_a_plain_torch_recomputation(run):
     from transformers import GPT2LMHeadModel
 
     from pipeline.data import prepare_data
-    from pipeline.evaluate import token_byte_lengths
+    from pipeline.evaluation import token_byte_lengths
 
     tmp, _, _ = run
     for name in ("baseline", "lr-x4"):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT
 
 
 def pipeline(tmp: Path, text: str, *args: str, env: dict | None = None, profile: str = "micro"):

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-import pipeline.corpus_sources as sources
+import pipeline.corpus.sources as sources
 from pipeline.config import ConfigError
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT
 
 
 def within(seconds: float, fn):

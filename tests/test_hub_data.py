@@ -11,11 +11,12 @@ from pathlib import Path
 import datasets
 import pytest
 
-from pipeline import corpus_sources, hub_data
 from pipeline import data as data_stage
+from pipeline import hub_data
 from pipeline.config import ConfigError, load_matrix, merge
-from pipeline.corpus import build_corpus
+from pipeline.corpus import build_corpus, sources
 from pipeline.run_estimate import confirm_run_time, estimate_seconds
+from tests.conftest import ROOT
 
 TRAIN_ROWS, VALID_ROWS = 40, 12
 CODEPARROT_TRAIN = "huggingface-course/codeparrot-ds-train"
@@ -65,14 +66,14 @@ def online(monkeypatch):
     """A hub that answers (no test reaches the real one)."""
     monkeypatch.delenv(hub_data.DATA_ENV, raising=False)
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(corpus_sources, "hub_reachable", lambda: True)
+    monkeypatch.setattr(sources, "hub_reachable", lambda: True)
 
 
 @pytest.fixture
 def offline(monkeypatch):
     monkeypatch.delenv(hub_data.DATA_ENV, raising=False)
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(corpus_sources, "hub_reachable", lambda: False)
+    monkeypatch.setattr(sources, "hub_reachable", lambda: False)
 
 
 def micro_config(data: dict) -> dict:
@@ -105,7 +106,7 @@ def test_streamed_subset_has_exactly_the_files_asked_for(hub, tmp_path, online, 
     train_paths = dsd["train"]["path"]
     assert len(set(train_paths)) == 25
     assert set(train_paths) <= {r["path"] for r in codeparrot_rows("train", TRAIN_ROWS)}
-    assert dsd["train"].column_names == list(corpus_sources.COLUMNS)
+    assert dsd["train"].column_names == list(sources.COLUMNS)
     assert stats["train_bytes"] == sum(len(c.encode()) for c in dsd["train"]["content"])
 
     # A second run reads the copy: nothing streamed, the same files.
@@ -159,7 +160,7 @@ def test_codeparrot_ids_stream_and_are_cached_for_a_later_offline_run(
     assert (stats["train_files"], stats["valid_files"]) == (20, 4)
 
     capsys.readouterr()
-    monkeypatch.setattr(corpus_sources, "hub_reachable", lambda: False)  # the network goes
+    monkeypatch.setattr(sources, "hub_reachable", lambda: False)  # the network goes
     cached, _, info = hub_data.resolve(config, tmp_path / "cache")
     assert cached == data_cfg and info["fallback"] is None
     assert capsys.readouterr().out == ""  # no stream, no fallback line
@@ -197,7 +198,7 @@ def test_lab_data_offline_skips_the_hub(tmp_path, monkeypatch, capsys):
     def no_network():
         raise AssertionError("LAB_DATA=offline must not try the hub")
 
-    monkeypatch.setattr(corpus_sources, "hub_reachable", no_network)
+    monkeypatch.setattr(sources, "hub_reachable", no_network)
     monkeypatch.setenv("LAB_DATA", "offline")
     config = load_matrix("gpu", check_training_args=False)[0].config
     data_cfg, _, info = hub_data.resolve(config, tmp_path)
@@ -361,7 +362,7 @@ def test_the_cli_stops_a_course_run_on_a_cpu_before_any_work(tmp_path, monkeypat
 def test_the_report_says_when_a_run_fell_back():
     from report.render import environment, module
 
-    templates = Path(__file__).resolve().parent.parent / "templates"
+    templates = ROOT / "templates"
     text = module(environment(templates), "text.j2", {"experiments": [], "best": None})
     view = {"source": "installed", "keywords": ["pandas"], "corpus": "offline"}
     fell_back = str(text.data_intro({**view, "fallback": "HF_HUB_OFFLINE is set"}, "baseline"))

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline import corpus_usage as usage
-from pipeline.corpus import filter_file
-from pipeline.corpus_filters import Screen, normalized_lines
+from pipeline.corpus import filter_file, usage
+from pipeline.corpus.filters import Screen, normalized_lines
 from pipeline.prompts import load_prompts
 
 SCATTER = load_prompts("experiments/prompts.toml")[0]["text"]  # the course's first prompt

@@ -14,8 +14,7 @@ from pipeline.config import ConfigError, load_matrix, parse_sets, select
 from pipeline.corpus import build_corpus
 from pipeline.model_card import corpus_phrase
 from pipeline.run_folders import folder_tag, output_folders, report_folder, results_folder
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT
 
 
 def code_file(i: int) -> str:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT
+
 pytestmark = pytest.mark.slow
 try:
     import wandb  # noqa: F401  (optional: requirements-wandb.txt)

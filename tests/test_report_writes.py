@@ -13,6 +13,7 @@ import pytest
 from report.load import ReportInputError
 from report.notebooks import NOTEBOOK_FILE
 from report.outputs import make_report
+from tests.conftest import ROOT
 from tests.fixtures.records import FixtureSet, write_fixture_set
 
 
@@ -102,7 +103,7 @@ def test_templates_without_nbconvert_is_one_line(fixture: FixtureSet, tmp_path: 
     from report.__main__ import main
 
     templates = tmp_path / "templates"
-    shutil.copytree(Path(__file__).resolve().parent.parent / "templates", templates)
+    shutil.copytree(ROOT / "templates", templates)
     shutil.rmtree(templates / "nbconvert")
     argv = ["--results", str(fixture.results), "--out", str(tmp_path / "build"),
             "--matrix", str(fixture.matrix), "--templates", str(templates), "--no-pdf"]  # fmt: skip
@@ -120,9 +121,8 @@ def test_sigterm_leaves_no_staging_folder(fixture: FixtureSet, tmp_path: Path) -
     out = tmp_path / "build"
     cmd = [sys.executable, "-m", "report", "--results", str(fixture.results), "--out", str(out),
            "--matrix", str(fixture.matrix)]  # fmt: skip
-    root = Path(__file__).resolve().parent.parent
     proc = subprocess.Popen(
-        cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     deadline = time.monotonic() + 120
     while not list(out.glob(".staging-*")) and proc.poll() is None and time.monotonic() < deadline:

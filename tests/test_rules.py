@@ -11,6 +11,7 @@ from pipeline.config import EXPERIMENTS_DIR, ConfigError, load_matrix, profile_c
 from pipeline.inputs import load_toml
 from pipeline.matrix_values import flatten
 from pipeline.rules import RELATIONS, RULES, Rule, check_rules
+from tests.conftest import ROOT
 
 
 def defaults() -> dict:
@@ -37,7 +38,7 @@ def test_the_defaults_and_every_profile_follow_the_rules():
 
 def test_choices_are_the_implementations():
     from pipeline.corpus import SOURCES
-    from pipeline.corpus_usage import PARTS
+    from pipeline.corpus.usage import PARTS
     from pipeline.model import MODEL_FIELDS, PRESETS
     from pipeline.tokenizer import PRE_TOKENIZERS
 
@@ -129,9 +130,7 @@ def test_a_wrong_profile_value_is_said_once_with_its_file(tmp_path):
 
 def test_nothing_checks_a_value_again_at_data_time():
     """The data stage trusts what validation passed: its modules raise no value errors."""
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parent.parent / "pipeline"
-    for name in ("corpus.py", "corpus_filters.py", "corpus_usage.py", "tokenizer.py"):
+    root = ROOT / "pipeline"
+    for name in ("corpus/__init__.py", "corpus/filters.py", "corpus/usage.py", "tokenizer.py"):
         text = (root / name).read_text()
         assert "must be true or false" not in text and "is unknown; choose" not in text, name

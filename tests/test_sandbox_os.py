@@ -15,8 +15,8 @@ import pytest
 
 import pipeline.sandbox as sandbox
 from pipeline.humaneval import execute, load_problems
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "hf_" + "Q7x" * 12  # a token-shaped secret in the pipeline's environment
 SECRET = "the-pipeline-secret-42"
 HAS_BWRAP = sandbox.bwrap_problem() is None

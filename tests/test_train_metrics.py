@@ -9,7 +9,7 @@ import pytest
 import torch
 from datasets import Dataset
 
-from pipeline.evaluate import bits_per_byte, key_token_ids, token_byte_lengths
+from pipeline.evaluation import bits_per_byte, key_token_ids, token_byte_lengths
 from pipeline.throughput import StepClock, flops_per_token, mfu, peak_flops
 from pipeline.tokenizer import train_bpe
 from pipeline.train import (

@@ -4,9 +4,9 @@
 #   bash examples/gpu-h200/prepare.sh      # then: device run with carry [".whl", ".gpu"]
 #
 # - .gpu/downloads/: each example sdist of cache/downloads (make fetch) cut to its example
-#   folders (pipeline.corpus_usage.is_example_path), so the four fit the 64 MiB a device call
+#   folders (pipeline.corpus.usage.is_example_path), so the four fit the 64 MiB a device call
 #   carries (the whole sdists are ~60 MB; matplotlib's alone is 32 MB). Same file names, so
-#   corpus_usage.find_sdist finds them; the corpus built from them is the same.
+#   corpus.usage.find_sdist finds them; the corpus built from them is the same.
 # - .whl/: wheels of the pipeline's packages a GPU image tends to lack, for its Python (3.12 on
 #   the H200 seen so far; PYVER=3.11 for another). run.sh installs them with --no-index, and
 #   `python -m pipeline.requirements pipeline` there names anything still missing.
@@ -21,7 +21,7 @@ $PY - <<'EOF'
 import tarfile
 from pathlib import Path
 
-from pipeline.corpus_usage import is_example_path
+from pipeline.corpus.usage import is_example_path
 
 for sdist in sorted(Path("cache/downloads").glob("*.tar.gz")):
     out = Path(".gpu/downloads") / sdist.name

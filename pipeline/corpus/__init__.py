@@ -20,12 +20,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from pipeline import corpus_sources as sources
-from pipeline import corpus_usage as usage
 from pipeline.arrow_batches import write_rows
 from pipeline.cache import publish, write_json_atomic
-from pipeline.corpus_filters import FILTERS, Screen, unit_hash
-from pipeline.corpus_sources import COLUMNS
+from pipeline.corpus import sources, usage
+from pipeline.corpus.filters import FILTERS, Screen, unit_hash
+from pipeline.corpus.sources import COLUMNS
 from pipeline.errors import ROOT, ConfigError
 
 if TYPE_CHECKING:
@@ -46,7 +45,7 @@ class Candidate(NamedTuple):
     nbytes: int
     repo_name: str
     rank: float  # the path's hash in [0, 1): below valid_fraction goes to valid
-    part: str = "files"  # the installed source's part (corpus_usage.PARTS); "files" elsewhere
+    part: str = "files"  # the installed source's part (usage.PARTS); "files" elsewhere
 
 
 def build_corpus(
@@ -180,7 +179,7 @@ def gather_parts(
     parts: dict[str, Counter[str]],
     spool: Spool,
 ) -> tuple[list[Candidate], list[str]]:
-    """The installed source, part by part (corpus_usage.PARTS); parts of weight 0 are not read.
+    """The installed source, part by part (usage.PARTS); parts of weight 0 are not read.
     Returns the files that passed, and the example sdists that were not downloaded."""
     missing: list[str] = []
     files = sources.installed_files()

@@ -1,4 +1,5 @@
-"""Evaluation measures derived from trainer.evaluate() and the evaluation set."""
+"""Evaluation measures derived from trainer.evaluate() and the evaluation set: the record's
+`evaluation` section. (Not evaluate.py: Hugging Face's `evaluate` package has that name.)"""
 
 from __future__ import annotations
 

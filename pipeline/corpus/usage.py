@@ -5,7 +5,7 @@ seaborn, as codeparrot-ds does, rather than the libraries' own internals and tes
 - examples: example scripts and notebook code cells from the source distributions (sdists) that
   `make setup` downloads (python -m pipeline.fetch); the data stage itself stays offline.
 
-Each part yields rows in codeparrot-ds's columns, like corpus_sources' installed files.
+Each part yields rows in codeparrot-ds's columns, like corpus.sources' installed files.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from pipeline.corpus_sources import SourceFile, read_files
+from pipeline.corpus.sources import SourceFile, read_files
 
 # The sdists whose examples join the corpus (with their installed version) and the folders of
 # each that hold usage code: galleries, examples, documentation notebooks.
@@ -313,7 +313,7 @@ PARTS = ("library", "doctests", "examples")
 # The random heuristics (tests_and_configs, no_code_structure) aim at library internals and
 # test suites; on usage code they drop plain scripts (no def/class/loop) and every example
 # that calls train_test_split. Usage parts meet the deterministic filters only
-# (corpus_filters.Screen.for_usage).
+# (corpus.filters.Screen.for_usage).
 
 
 def part_weights(data_cfg: dict[str, Any]) -> dict[str, float]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.arrow_batches import arrow_batches
-from pipeline.corpus_filters import decode
+from pipeline.corpus.filters import decode
 from pipeline.errors import ConfigError
 from pipeline.inputs import hub_reachable, path_problem, read_regular
 
