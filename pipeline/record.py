@@ -313,7 +313,7 @@ class Record(TypedDict):
     prompts: list[Prompt]
     weights: str | None  # save_pretrained folder, relative to the results folder
     # (older records: to the project root; pipeline.weights)
-    # what a script changed in a record after the run (examples/*/correct_records.py)
+    # what a one-off script changed in a record after the run (examples/gpu-*/README.md)
     corrections: NotRequired[list[dict[str, Any]]]
     hub: NotRequired[Hub]  # only when [hub] push is on (pipeline/hub.py)
     sweep: NotRequired[Sweep]  # only for a member of a sweep (a matrix entry that lists values)
