@@ -107,6 +107,8 @@ MADV_DONTNEED = 4  # Linux
 def drop_mapped_pages(paths: set[str]) -> None:
     """Take this process's pages of the read-only memory maps of `paths` out of its resident set;
     the data stays in the page cache and in the file. Linux only, as the project is."""
+    if not os.path.exists("/proc/self/maps"):  # not Linux: the pages stay, nothing breaks
+        return
     libc = ctypes.CDLL(None, use_errno=True)
     with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
         for line in maps:
