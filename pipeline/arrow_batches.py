@@ -123,7 +123,7 @@ def write_rows(ds: Any, path: Path, batch_size: int = 1000) -> None:
     """Write ds's rows (any selection, in its order) to the Arrow stream file `path`, as
     Dataset.from_file reads it, with the memory it takes bounded by a batch."""
     sources = {os.path.realpath(f["filename"]) for f in ds.cache_files}
-    schema = ds.features.arrow_schema  # carries datasets' features: from_file needs no replay
+    schema = ds.features.arrow_schema  # with datasets' features in its metadata
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
         for table in ds.with_format("arrow").iter(batch_size=batch_size):
             # One record batch per batch: a gathered table has a chunk per row, and a file of
