@@ -16,6 +16,7 @@ back (madvise MADV_DONTNEED: the mapping is read-only, so the next read maps the
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -104,12 +105,17 @@ def column_batches(
 MADV_DONTNEED = 4  # Linux
 
 
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)  # loaded once: write_rows calls per batch
+
+
 def drop_mapped_pages(paths: set[str]) -> None:
     """Take this process's pages of the read-only memory maps of `paths` out of its resident set;
     the data stays in the page cache and in the file. Linux only, as the project is."""
     if not os.path.exists("/proc/self/maps"):  # not Linux: the pages stay, nothing breaks
         return
-    libc = ctypes.CDLL(None, use_errno=True)
+    libc = _libc()
     with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
         for line in maps:
             fields = line.split(maxsplit=5)

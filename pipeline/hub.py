@@ -128,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("repo_id", help='"user/name"')
     p.add_argument("--public", action="store_true", help="create a new repository public")
     args = p.parse_args(argv)
-    problems = [p for p in [repo_problem(args.repo_id)] if p]
+    pushed = {"hub": {"push": True, "repo_id": args.repo_id}}  # as a config would ask
+    problems = [p for p in [repo_problem(args.repo_id), *check_config(pushed)] if p]  # + token
     if not args.folder.is_dir():
         problems.insert(0, f"{args.folder}: no such folder")
     if problems:

@@ -21,3 +21,14 @@ def one_run(tmp_path: Path) -> FixtureSet:
 def record(tmp: Path, name: str) -> dict:
     """The record a run under `tmp` wrote for experiment `name` (tmp/results/<name>)."""
     return json.loads((tmp / "results" / name / "record.json").read_text())
+
+
+def with_values(table: dict, **changes: object) -> dict:
+    """`table` with nested values set in place: data__path="x" sets table["data"]["path"]."""
+    for dotted, value in changes.items():
+        *sections, last = dotted.split("__")
+        node = table
+        for part in sections:
+            node = node[part]
+        node[last] = value
+    return table

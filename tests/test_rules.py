@@ -11,7 +11,7 @@ from pipeline.config import EXPERIMENTS_DIR, ConfigError, load_matrix, profile_c
 from pipeline.inputs import load_toml
 from pipeline.matrix_values import flatten
 from pipeline.rules import RELATIONS, RULES, Rule, check_rules
-from tests.conftest import ROOT
+from tests.conftest import ROOT, with_values
 
 
 def defaults() -> dict:
@@ -73,14 +73,7 @@ def test_each_kind_of_rule(rule, good, bad, message):
 
 
 def resolved(**changes) -> dict:
-    config = copy.deepcopy(profile_config("cpu"))
-    for dotted, value in changes.items():
-        *sections, last = dotted.split("__")
-        table = config
-        for part in sections:
-            table = table[part]
-        table[last] = value
-    return config
+    return with_values(copy.deepcopy(profile_config("cpu")), **changes)
 
 
 @pytest.mark.parametrize(

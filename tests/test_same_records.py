@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, with_values
 
 
 def experiment(results: Path, name: str, record: dict, weights: bytes = b"w") -> None:
@@ -28,13 +28,7 @@ def record(results: Path, **changes) -> dict:
                      "log_history": [{"loss": 5.06, "train_runtime": 41.7}]},
         "evaluation": {"eval_results": {"eval_loss": 5.53, "eval_samples_per_second": 106.1}},
     }  # fmt: skip
-    for dotted, value in changes.items():
-        *path, key = dotted.split("__")
-        node = base
-        for part in path:
-            node = node[part]
-        node[key] = value
-    return base
+    return with_values(base, **changes)
 
 
 def run(first: Path, second: Path) -> subprocess.CompletedProcess:
