@@ -227,7 +227,7 @@ def check_writable(folder: Path, what: str = "results") -> None:
     check_folder(folder, what)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".write-test"
+        probe = folder / f".write-test.{os.getpid()}"  # DDP ranks probe at once
         probe.write_text("")
         probe.unlink()
     except OSError as e:

@@ -38,11 +38,26 @@ def main_process_first() -> Iterator[None]:
     if "WORLD_SIZE" not in os.environ:
         yield
         return
+    import torch
     from accelerate import PartialState
 
-    with PartialState().main_process_first():
+    # cpu=True on a machine without CUDA: a plain PartialState() there sees no distributed run
+    # (DistributedType.NO), its barrier does nothing, and every rank built the data and
+    # cleared the checkpoints at once. The Trainer asks for the same state later.
+    with PartialState(cpu=not torch.cuda.is_available()).main_process_first():
         yield
 
+
+def end_distributed() -> None:
+    """Under DDP, every rank waits for the others before the process group goes: a rank that
+    left while rank 0 still wrote its record took gloo down under it (SIGABRT at exit)."""
+    if "WORLD_SIZE" not in os.environ:
+        return
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import Experiment
-from pipeline.environment import is_main
+from pipeline.environment import end_distributed, is_main
 from pipeline.eta import MatrixEta
 from pipeline.record import LOSS_NORMALIZATION, PREVIOUS_FILE, RECORD_FILE, RecordError, read_record
 from pipeline.tensorboard_logs import restore_runs
@@ -115,6 +115,7 @@ def run_matrix(
                 training = record.get("training") or {}
                 eta.finished_one(elapsed - training.get("train_runtime_s", elapsed))
         summary.append(summary_row(record))
+    end_distributed()
     return summary
 
 
