@@ -59,6 +59,7 @@ def end_distributed() -> None:
         dist.barrier()
         dist.destroy_process_group()
 
+
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
